@@ -1,0 +1,3 @@
+"""lit_gan: GANs with PyTorch Lightning."""
+
+__version__ = "0.1.0"

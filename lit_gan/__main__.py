@@ -1,0 +1,3 @@
+from lit_gan.cli import main
+
+main()

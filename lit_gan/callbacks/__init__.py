@@ -1,0 +1,5 @@
+"""Callbacks: everything a user watches during training."""
+
+from lit_gan.callbacks.samples import SampleGrid
+
+__all__ = ["SampleGrid"]

@@ -1,0 +1,48 @@
+"""Sample grids from the fixed noise stored in the model (one row per class when conditional)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from lit_gan.images import save_grid
+
+
+class SampleGrid(L.Callback):
+    """Writes `<run>/samples/epoch_NNN.png` every `every_n_epochs` and sends it to every logger
+    that can show images (`log_image`, e.g. W&B). The grid always uses `model.sample_z` and
+    `model.sample_labels`, drawn once and kept in checkpoints, so grids compare across epochs."""
+
+    def __init__(self, every_n_epochs: int = 1, dirname: str = "samples") -> None:
+        if every_n_epochs < 1:
+            raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
+        self.every_n_epochs, self.dirname = every_n_epochs, dirname
+        self.last_path: Path | None = None
+        self._written_at_step = -1
+
+    @torch.no_grad()
+    def write(self, trainer: L.Trainer, model: L.LightningModule, name: str) -> Path | None:
+        was_training = model.training
+        model.eval()
+        images = model.generate(labels=model.sample_labels, z=model.sample_z)
+        model.train(was_training)
+        if not trainer.is_global_zero:
+            return None
+        value_range = (0.0, 1.0) if model.hparams.get("final_activation") == "sigmoid" else (-1.0, 1.0)
+        path = Path(trainer.default_root_dir) / self.dirname / f"{name}.png"
+        self._written_at_step = trainer.global_step
+        self.last_path = save_grid(images, path, nrow=8, value_range=value_range)
+        for logger in trainer.loggers:
+            if hasattr(logger, "log_image"):
+                logger.log_image(key="samples", images=[str(path)], step=trainer.global_step)
+        return path
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if (trainer.current_epoch + 1) % self.every_n_epochs == 0:
+            self.write(trainer, pl_module, f"epoch_{trainer.current_epoch:03d}")
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.global_step != self._written_at_step:  # stopped between two grids
+            self.write(trainer, pl_module, "final")

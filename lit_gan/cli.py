@@ -1,0 +1,115 @@
+"""The `lit-gan` command: Lightning's CLI with GAN models and datasets chosen by class name.
+
+    lit-gan fit --config configs/quickstart.yaml
+    lit-gan fit --model DCGAN --data FashionMNIST --trainer.max_epochs 5
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import LightningCLI
+
+import lit_gan.data  # noqa: F401  (registers the DataModules for --data NAME)
+import lit_gan.models  # noqa: F401  (registers the models for --model NAME)
+from lit_gan.callbacks import SampleGrid
+from lit_gan.data import ImageDataModule
+from lit_gan.models import GAN
+
+USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError)
+
+
+def new_run_dir(root: str | Path, name: str) -> Path:
+    """`root/name-YYYYmmdd-HHMMSS`, with a suffix if that exists already: runs never share a folder."""
+    base = Path(root) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+class GANCLI(LightningCLI):
+    """Links the data's image shape and class count into the model; gives every run its own
+    directory (`runs/<data>-<model>-<time>` unless `--trainer.default_root_dir` is set) holding
+    config, logs, `checkpoints/` (last and best) and `samples/`."""
+
+    def add_arguments_to_parser(self, parser: Any) -> None:
+        parser.link_arguments("data.image_shape", "model.init_args.image_shape", apply_on="instantiate")
+        parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
+        parser.add_lightning_class_args(SampleGrid, "samples")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults({"checkpoint.save_last": True, "checkpoint.monitor": "val/g_loss", "checkpoint.mode": "min"})
+        parser.add_argument("--runs_dir", default="runs", help="Parent folder of the per-run directories.")
+
+    def before_instantiate_classes(self) -> None:
+        cfg = self.config.get(self.subcommand, self.config) if self.subcommand else self.config
+        trainer = cfg.trainer
+        if trainer.default_root_dir is None:
+            model, data = (cfg[k].class_path.rsplit(".", 1)[-1].lower() for k in ("model", "data"))
+            trainer.default_root_dir = str(new_run_dir(cfg.runs_dir, f"{data}-{model}"))
+        run = Path(trainer.default_root_dir)
+        ckpts = run / "checkpoints"
+        if self.subcommand == "fit" and ckpts.is_dir() and any(ckpts.iterdir()) and cfg.get("ckpt_path") is None:
+            raise FileExistsError(
+                f"{run} already holds a run's checkpoints; choose a new --trainer.default_root_dir, or resume it "
+                f"with --ckpt_path {ckpts / 'last.ckpt'}"
+            )
+        if cfg.checkpoint.dirpath is None:
+            cfg.checkpoint.dirpath = str(ckpts)
+        if trainer.logger in (None, True):
+            trainer.logger = {
+                "class_path": "lightning.pytorch.loggers.CSVLogger",
+                "init_args": {"save_dir": str(run), "name": "", "version": ""},
+            }
+
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except USER_ERRORS as error:
+            fail(error)
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        try:
+            super()._run_subcommand(subcommand)
+        except USER_ERRORS as error:
+            if getattr(self.model, "batches_seen", 1):  # raised during training: a bug, keep the traceback
+                raise
+            fail(error)  # bad data or settings found during setup, before the first batch
+
+    def after_fit(self) -> None:
+        if not self.trainer.is_global_zero:
+            return
+        grid = next((c.last_path for c in self.trainer.callbacks if isinstance(c, SampleGrid)), None)
+        ckpt = self.trainer.checkpoint_callback
+        print(f"\nRun directory: {self.trainer.default_root_dir}")
+        print(f"Sample grid:   {grid}")
+        if ckpt is not None:
+            print(f"Checkpoint:    {ckpt.last_model_path or ckpt.best_model_path}")
+
+
+def fail(error: BaseException) -> None:
+    print(f"lit-gan: error: {error}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def main(args: list[str] | None = None, run: bool = True) -> GANCLI:
+    """Entry point of `lit-gan` and `python -m lit_gan`."""
+    try:
+        return GANCLI(
+            GAN,
+            ImageDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            auto_configure_optimizers=False,
+            save_config_kwargs={"overwrite": True},
+            args=args,
+            run=run,
+        )
+    except (*USER_ERRORS, FileExistsError) as error:
+        fail(error)
+        raise

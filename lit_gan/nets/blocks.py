@@ -1,0 +1,65 @@
+"""Pieces shared by the networks."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+Activation = Literal["tanh", "sigmoid"]
+Norm = Literal["batch", "none", "spectral"]
+
+
+def output_activation(name: Activation) -> nn.Module:
+    """tanh for data in [-1, 1], sigmoid for data in [0, 1]."""
+    if name == "tanh":
+        return nn.Tanh()
+    if name == "sigmoid":
+        return nn.Sigmoid()
+    raise ValueError(f"final_activation must be 'tanh' or 'sigmoid', got {name!r}")
+
+
+def one_hot(labels: Tensor | None, num_classes: int, like: Tensor) -> Tensor:
+    """One-hot labels as float (N, K) in the dtype of `like`; (N, 0) when unconditional."""
+    if num_classes == 0:
+        return like.new_zeros(len(like), 0)
+    if labels is None:
+        raise ValueError("this network is conditional: pass class labels")
+    return nn.functional.one_hot(labels, num_classes).to(like.dtype)
+
+
+def normed(layer: nn.Module, norm: Norm) -> nn.Module:
+    """Wrap a weight layer in spectral normalisation when asked."""
+    return nn.utils.parametrizations.spectral_norm(layer) if norm == "spectral" else layer
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """DCGAN initialisation: weights N(0, 0.02), batch-norm scales N(1, 0.02), biases 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+def dropout(p: float) -> list[nn.Module]:
+    return [nn.Dropout(p)] if p > 0 else []
+
+
+def check_shape(image_shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    c, h, w = (int(v) for v in image_shape)
+    if c < 1 or h < 1 or w < 1:
+        raise ValueError(f"image_shape must be (channels, height, width) with positive sizes, got {image_shape}")
+    return c, h, w
+
+
+Generator = nn.Module  # forward(z: (N, latent_dim), labels: (N,) | None) -> images (N, C, H, W)
+Discriminator = nn.Module  # forward(images, labels | None) -> logits (N,) or (N, outputs)
+
+
+def flat_size(shape: tuple[int, ...]) -> int:
+    return int(torch.tensor(shape).prod())

@@ -1,0 +1,101 @@
+"""DCGAN networks after seed 001's complete model: 5x5 stride-2 convolutions with
+64-128-256-512 channels in D, transposed convolutions mirroring them in G, batch norm,
+ReLU in G, LeakyReLU(0.2) in D. The depth follows the image size (28, 32, 64, ...)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from lit_gan.nets.blocks import Activation, Norm, check_shape, dcgan_init, dropout, normed, one_hot, output_activation
+
+
+def generator_stages(size: int) -> int:
+    """How many 2x upsamplings build `size` from a start of at least 4 pixels (28 -> 7 -> 2)."""
+    stages = 0
+    while size % 2 == 0 and size // 2 >= 4:
+        size //= 2
+        stages += 1
+    return stages
+
+
+def _square_size(image_shape: tuple[int, int, int], net: str) -> int:
+    _, h, w = check_shape(image_shape)
+    if h != w:
+        raise ValueError(f"{net} needs square images, got {h}x{w}; set --data.init_args.image_size to one side length")
+    if h < 8 or generator_stages(h) == 0:
+        raise ValueError(
+            f"{net} cannot produce {h}x{w} images: the side must be even and at least 8 "
+            "(e.g. 28, 32 or 64); set --data.init_args.image_size accordingly"
+        )
+    return h
+
+
+class DCGANGenerator(nn.Module):
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int],
+        latent_dim: int = 100,
+        num_classes: int = 0,
+        width: int = 64,
+        dropout_p: float = 0.0,
+        final_activation: Activation = "tanh",
+    ) -> None:
+        super().__init__()
+        size = _square_size(image_shape, "DCGANGenerator")
+        self.num_classes, stages = num_classes, generator_stages(size)
+        self.start = size >> stages
+        channels = [width * 2 ** (stages - 1 - i) for i in range(stages)] + [image_shape[0]]
+        self.project = nn.Sequential(
+            nn.Linear(latent_dim + num_classes, channels[0] * self.start**2, bias=False),
+            nn.Unflatten(1, (channels[0], self.start, self.start)),
+            nn.BatchNorm2d(channels[0]),
+            nn.ReLU(),
+        )
+        layers: list[nn.Module] = []
+        for i in range(stages):
+            last = i == stages - 1
+            layers.append(nn.ConvTranspose2d(channels[i], channels[i + 1], 5, 2, 2, output_padding=1, bias=last))
+            layers += [output_activation(final_activation)] if last else [nn.BatchNorm2d(channels[i + 1]), nn.ReLU(), *dropout(dropout_p)]
+        self.upsample = nn.Sequential(*layers)
+        dcgan_init(self)
+
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        return self.upsample(self.project(torch.cat([z, one_hot(labels, self.num_classes, z)], dim=1)))
+
+
+class DCGANDiscriminator(nn.Module):
+    """Labels enter as one extra input channel: a learned per-class map of the image's size."""
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int],
+        num_classes: int = 0,
+        width: int = 64,
+        dropout_p: float = 0.0,
+        norm: Norm = "batch",
+        outputs: int = 1,
+    ) -> None:
+        super().__init__()
+        size = _square_size(image_shape, "DCGANDiscriminator")
+        self.num_classes, self.outputs, self.size = num_classes, outputs, size
+        self.label_map = nn.Embedding(num_classes, size * size) if num_classes else None
+        layers: list[nn.Module] = []
+        c_in, c_out = image_shape[0] + (1 if num_classes else 0), width
+        while size > 4:
+            layers.append(normed(nn.Conv2d(c_in, c_out, 5, 2, 2, bias=norm != "batch" or not layers), norm))
+            if norm == "batch" and layers[:-1]:
+                layers.append(nn.BatchNorm2d(c_out))
+            layers += [nn.LeakyReLU(0.2), *dropout(dropout_p)]
+            c_in, c_out, size = c_out, c_out * 2, (size + 1) // 2
+        self.features = nn.Sequential(*layers, nn.Flatten())
+        self.head = normed(nn.Linear(c_in * size * size, outputs), norm)
+        dcgan_init(self)
+
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        if self.label_map is not None:
+            if labels is None:
+                raise ValueError("this discriminator is conditional: pass class labels")
+            x = torch.cat([x, self.label_map(labels).view(-1, 1, self.size, self.size).to(x.dtype)], dim=1)
+        out = self.head(self.features(x))
+        return out.squeeze(1) if self.outputs == 1 else out

@@ -1,0 +1,37 @@
+"""Optimizer settings as a small dataclass, so configs and sweeps set flat keys
+(`--model.init_args.opt_d.lr=1e-4`, `--model.init_args.opt_d.name=sgd`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Literal
+
+import torch
+
+
+@dataclass(frozen=True)
+class Optim:
+    """One network's optimizer: Adam, RMSprop or SGD."""
+
+    name: Literal["adam", "rmsprop", "sgd"] = "adam"
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)  # Adam only
+    momentum: float = 0.0  # SGD and RMSprop only
+    weight_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.name not in ("adam", "rmsprop", "sgd"):
+            raise ValueError(f"optimizer name {self.name!r} is unknown; use adam, rmsprop or sgd")
+        if not self.lr > 0:
+            raise ValueError(f"learning rate must be positive, got lr={self.lr}; try 2e-4")
+        if not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError(f"Adam betas must lie in [0, 1), got {self.betas}; try (0.5, 0.999)")
+        if not 0.0 <= self.momentum < 1.0 or self.weight_decay < 0:
+            raise ValueError(f"momentum must lie in [0, 1) and weight_decay be >= 0, got {self.momentum}, {self.weight_decay}")
+
+    def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+        if self.name == "adam":
+            return torch.optim.Adam(params, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
+        if self.name == "rmsprop":
+            return torch.optim.RMSprop(params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
+        return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)

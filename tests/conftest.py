@@ -1,0 +1,29 @@
+"""Shared test settings: tiny networks and few batches so the suite stays fast on 2 CPU cores."""
+
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+torch.set_num_threads(2)
+
+TINY = {"width": 8, "latent_dim": 16}
+"""Model arguments that keep every network small in tests."""
+
+
+@pytest.fixture
+def trainer_kwargs(tmp_path):
+    return dict(
+        default_root_dir=tmp_path,
+        accelerator="cpu",
+        devices=1,
+        max_epochs=1,
+        limit_train_batches=4,
+        limit_val_batches=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
