@@ -43,7 +43,16 @@ class GANCLI(LightningCLI):
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
         parser.add_lightning_class_args(SampleGrid, "samples")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
-        parser.set_defaults({"checkpoint.save_last": True, "checkpoint.monitor": "val/g_loss", "checkpoint.mode": "min"})
+        parser.set_defaults(
+            {
+                "checkpoint.save_last": True,
+                "checkpoint.save_on_exception": True,
+                "checkpoint.monitor": "val/g_loss",
+                "checkpoint.mode": "min",
+                "checkpoint.filename": "best-epoch{epoch:03d}",
+                "checkpoint.auto_insert_metric_name": False,
+            }
+        )
         parser.add_argument("--runs_dir", default="runs", help="Parent folder of the per-run directories.")
 
     def before_instantiate_classes(self) -> None:

@@ -29,6 +29,11 @@ class Optim:
         if not 0.0 <= self.momentum < 1.0 or self.weight_decay < 0:
             raise ValueError(f"momentum must lie in [0, 1) and weight_decay be >= 0, got {self.momentum}, {self.weight_decay}")
 
+    @classmethod
+    def parse(cls, value: "Optim | dict") -> "Optim":
+        """An `Optim` from itself or from a mapping (as configs deliver it)."""
+        return value if isinstance(value, cls) else cls(**{**value, "betas": tuple(value.get("betas", cls.betas))})
+
     def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
         if self.name == "adam":
             return torch.optim.Adam(params, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)

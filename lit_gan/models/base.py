@@ -80,6 +80,7 @@ class GAN(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
+        self.opt_g, self.opt_d = Optim.parse(opt_g), Optim.parse(opt_d)
         name = type(self).__name__
         _check(arch in ARCHITECTURES, f"unknown arch {arch!r}; choose one of {sorted(ARCHITECTURES)}")
         _check(noise in ("normal", "uniform"), f"noise must be 'normal' or 'uniform', got {noise!r}")
@@ -186,7 +187,7 @@ class GAN(L.LightningModule):
         """Called after every D update (WGAN clips the critic's weights here)."""
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        return [self.hparams.opt_g.build(self.generator.parameters()), self.hparams.opt_d.build(self.discriminator.parameters())]
+        return [self.opt_g.build(self.generator.parameters()), self.opt_d.build(self.discriminator.parameters())]
 
     # ----- evaluation -------------------------------------------------------------------
     def _evaluate(self, batch: Batch, prefix: str) -> None:

@@ -1,0 +1,365 @@
+"""Base classes and shared helpers for the lit_gan data modules.
+
+Every data module yields ``(images, labels)`` batches of **uint8** images (N, C, H, W) and int64
+labels; :meth:`ImageDataModule.on_after_batch_transfer` turns the images into float32 in
+``value_range`` on the device, batched.  ``predict_dataloader`` yields int64 label batches only
+(the labels a conditional generator is asked to draw).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import lightning
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+Split = tuple[Tensor, Tensor]
+"""An in-memory split: uint8 images (N, C, H, W) and int64 labels (N,)."""
+
+VALUE_RANGES: tuple[tuple[float, float], ...] = ((-1.0, 1.0), (0.0, 1.0))
+DOWNLOAD_TIMEOUT_S: float = 60.0
+"""Socket timeout while downloading, so a blocked network fails instead of hanging."""
+
+
+class ImageDataModule(lightning.LightningDataModule):
+    """Base data module: argument checks, dataloaders and the batched uint8 -> float conversion.
+
+    Subclasses set ``native_shape`` (C, H, W before resizing), ``_num_classes`` and ``class_names``
+    in ``__init__`` (no data loading there) and fill ``train_set``/``val_set``/``test_set`` in
+    :meth:`setup`. Datasets must return ``(uint8 image (C, H, W), int label)`` items.
+
+    Args:
+        data_dir: folder holding (or receiving) the dataset files.
+        batch_size: images per batch (the last incomplete training batch is dropped).
+        image_size: resize images to image_size x image_size; None keeps the native size.
+        value_range: float range of the images the model sees: (-1, 1) or (0, 1).
+        num_workers: DataLoader worker processes (0: load in the main process).
+        predict_size: how many labels ``predict`` asks the generator to draw.
+        seed: seed of the train/val split (where the split is random).
+    """
+
+    native_shape: tuple[int, int, int] = (1, 28, 28)
+
+    def __init__(
+        self,
+        data_dir: str = "data",
+        batch_size: int = 64,
+        image_size: int | None = None,
+        value_range: tuple[float, float] = (-1.0, 1.0),
+        num_workers: int = 0,
+        predict_size: int = 64,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        _check_int("batch_size", batch_size, 1, "e.g. --data.init_args.batch_size 64")
+        if image_size is not None:
+            _check_int("image_size", image_size, 4, "e.g. --data.init_args.image_size 32, or leave it unset")
+        _check_int("num_workers", num_workers, 0, "use 0 to load in the main process")
+        _check_int("predict_size", predict_size, 1, "it is the number of samples to generate")
+        try:
+            vr = (float(value_range[0]), float(value_range[1]))
+            ok = len(value_range) == 2 and vr in VALUE_RANGES
+        except (TypeError, ValueError, IndexError):
+            ok = False
+        if not ok:
+            raise ValueError(
+                f"value_range must be (-1, 1) or (0, 1), got {value_range!r}; "
+                "set --data.init_args.value_range to [-1, 1] (tanh generators) or [0, 1] (sigmoid)"
+            )
+        self.data_dir = str(data_dir)
+        self.batch_size = batch_size
+        self.image_size = image_size
+        self._value_range = vr
+        self.num_workers = num_workers
+        self.predict_size = predict_size
+        self.seed = seed
+        self._num_classes = 0
+        self.class_names: list[str] = []
+        self.train_set: Dataset | None = None
+        self.val_set: Dataset | None = None
+        self.test_set: Dataset | None = None
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the batches, after resizing to ``image_size``."""
+        c, h, w = self.native_shape
+        return (c, h, w) if self.image_size is None else (c, self.image_size, self.image_size)
+
+    @property
+    def num_classes(self) -> int:
+        """Number of label classes; 0 means the data has no labels (labels are all 0)."""
+        return self._num_classes
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """(low, high) of the float images the model sees: (-1, 1) or (0, 1)."""
+        return self._value_range
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(image_shape={self.image_shape}, num_classes={self.num_classes}, "
+            f"value_range={self.value_range}, batch_size={self.batch_size})"
+        )
+
+    __str__ = __repr__  # Lightning's __str__ would build the dataloaders (and load the data)
+
+    # ----------------------------------------------------------------- conversion
+    def to_value_range(self, images: Tensor) -> Tensor:
+        """uint8 images in 0..255 -> float32 in ``value_range`` (batched, on the images' device)."""
+        low, high = self._value_range
+        return images.float().mul_((high - low) / 255.0).add_(low)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Convert uint8 ``(images, labels)`` batches; leave predict batches (a label tensor) alone."""
+        if isinstance(batch, (tuple, list)) and len(batch) == 2 and isinstance(batch[0], Tensor):
+            images, labels = batch
+            if images.dtype == torch.uint8:
+                return self.to_value_range(images), labels
+        return batch
+
+    # ----------------------------------------------------------------- loaders
+    def _loader(self, split: str) -> DataLoader:
+        if getattr(self, f"{split}_set") is None:
+            self.setup("fit" if split in ("train", "val") else split)
+        dataset: Dataset = getattr(self, f"{split}_set")
+        train = split == "train"
+        if train and len(dataset) < self.batch_size:  # type: ignore[arg-type]
+            raise ValueError(
+                f"the training set has {len(dataset)} images, fewer than batch_size={self.batch_size} "  # type: ignore[arg-type]
+                "(the last incomplete batch is dropped); lower --data.init_args.batch_size"
+            )
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=train,
+            drop_last=train,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+            collate_fn=_collate_pair if isinstance(dataset, UInt8Images) else None,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train")
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")
+
+    def predict_labels(self) -> Tensor:
+        """The ``predict_size`` labels to generate: 0..num_classes-1 cycling (zeros if unlabeled)."""
+        labels = torch.arange(self.predict_size, dtype=torch.long)
+        return labels % self.num_classes if self.num_classes else torch.zeros_like(labels)
+
+    def predict_dataloader(self) -> DataLoader:
+        """Batches (int64, up to ``batch_size``) of the labels from :meth:`predict_labels`."""
+        return DataLoader(self.predict_labels(), batch_size=self.batch_size, shuffle=False)  # type: ignore[arg-type]
+
+
+class TensorImageDataModule(ImageDataModule):
+    """Base for small datasets held in memory as uint8 tensors, resized once at setup.
+
+    Subclasses implement :meth:`_load` (returning full-resolution uint8 splits) and may override
+    :meth:`_locate` (find or download the files, raising a clear ``FileNotFoundError``).
+    """
+
+    def _locate(self) -> None:
+        """Make sure the files are there (download if allowed); called by prepare_data and setup."""
+
+    def _load(self) -> tuple[Split, Split, Split]:
+        """Return (train, val, test) splits; val and test may be the very same tuple."""
+        raise NotImplementedError
+
+    def prepare_data(self) -> None:
+        self._locate()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        self._locate()
+        train, val, test = self._load()
+        self.train_set = UInt8Images(*self._resize_split(train))
+        self.val_set = UInt8Images(*self._resize_split(val))
+        self.test_set = self.val_set if test is val else UInt8Images(*self._resize_split(test))
+
+    def _resize_split(self, split: Split) -> Split:
+        images, labels = split
+        if self.image_size is not None:
+            images = resize_uint8(images, self.image_size)
+        return images.contiguous(), labels.long()
+
+
+class TorchvisionDataModule(TensorImageDataModule):
+    """Shared logic for torchvision-layout datasets held in memory (MNIST, Fashion-MNIST, CIFAR-10).
+
+    Subclasses set ``subdir`` (relative to ``data_dir``), ``files`` (the names expected there),
+    ``title`` and :meth:`_download`, and implement :meth:`_load` reading from ``self.found_dir``.
+    Files are looked for *before* torchvision is called; torchvision is only used to download.
+    """
+
+    subdir: str = ""
+    files: tuple[str, ...] = ()
+    title: str = ""
+
+    def __init__(self, data_dir: str = "data", download: bool = True, **kwargs: Any) -> None:
+        """
+        Args:
+            download: fetch the files with torchvision when they are not found (needs network).
+        """
+        super().__init__(data_dir=data_dir, **kwargs)
+        self.download = download
+        self.found_dir: Path | None = None
+
+    def _search_dirs(self) -> list[Path]:
+        return [Path(self.data_dir) / self.subdir]
+
+    def _file(self, directory: Path, name: str) -> Path | None:
+        """The path of ``name`` in ``directory``, or None when absent."""
+        path = directory / name
+        return path if path.is_file() else None
+
+    def _find(self) -> Path | None:
+        for directory in self._search_dirs():
+            if all(self._file(directory, name) for name in self.files):
+                return directory
+        return None
+
+    def _how_to_get(self) -> str:
+        return (
+            f"run with `--data.init_args.download true` (needs network access), or copy the files "
+            f"into {self._search_dirs()[0]}"
+        )
+
+    def _download(self) -> None:
+        raise NotImplementedError
+
+    def _locate(self) -> None:
+        self.found_dir = self._find()
+        if self.found_dir is not None:
+            return
+        dirs = " or ".join(str(d) for d in self._search_dirs())
+        error = missing_data_error(self.title, dirs, self.files, self._how_to_get())
+        if not self.download:
+            raise error
+        download_or_raise(self._download, error)
+        self.found_dir = self._find()
+        if self.found_dir is None:
+            raise error
+
+
+# ------------------------------------------------------------------------- datasets
+class UInt8Images(Dataset):
+    """uint8 images (N, C, H, W) + int64 labels (N,), fetched a whole batch at a time."""
+
+    def __init__(self, images: Tensor, labels: Tensor) -> None:
+        if images.dtype != torch.uint8 or images.ndim != 4 or len(images) != len(labels):
+            raise ValueError(f"expected uint8 (N,C,H,W) images and N labels, got {images.shape} {images.dtype}")
+        self.images, self.labels = images, labels.long()
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        return self.images[index], self.labels[index]
+
+    def __getitems__(self, indices: list[int]) -> tuple[Tensor, Tensor]:
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        return self.images[idx], self.labels[idx]
+
+
+def _collate_pair(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    """Collate for :class:`UInt8Images`: ``__getitems__`` already returns the stacked batch."""
+    return batch
+
+
+class ImageFiles(Dataset):
+    """Image files read lazily with PIL and turned into uint8 (C, H, W) tensors by ``transform``."""
+
+    def __init__(
+        self, paths: Sequence[str | Path], labels: Sequence[int] | Tensor, mode: str,
+        transform: Callable[[Image.Image], Tensor],
+    ) -> None:
+        self.paths = [str(p) for p in paths]
+        self.labels = torch.as_tensor(labels, dtype=torch.long)
+        self.mode, self.transform = mode, transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        image = self.transform(read_image(self.paths[index], self.mode))
+        return image, self.labels[index]
+
+
+def read_image(path: str | Path, mode: str) -> Image.Image:
+    """Open and decode an image in PIL ``mode``; a clear ``ValueError`` names a bad file."""
+    try:
+        with Image.open(path) as image:
+            return image.convert(mode)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        raise ValueError(f"cannot read image {path}: {err}; remove or fix it") from err
+
+
+def stack_dataset(dataset: Dataset, num_workers: int = 0) -> Split:
+    """Load a whole (file) dataset into memory as one uint8 split, using ``num_workers`` threads.
+
+    Threads (PIL and torch release the GIL) keep a bad file's ``ValueError`` readable.
+    """
+    with ThreadPoolExecutor(max_workers=max(1, num_workers)) as pool:
+        items = list(pool.map(dataset.__getitem__, range(len(dataset))))  # type: ignore[arg-type]
+    images, labels = zip(*items)
+    return torch.stack(images), torch.stack(labels)
+
+
+# ------------------------------------------------------------------------- helpers
+def resize_uint8(images: Tensor, size: int, chunk: int = 2048) -> Tensor:
+    """Resize uint8 (N, C, H, W) to (N, C, size, size): bilinear with antialias, in chunks."""
+    if images.shape[-2:] == (size, size):
+        return images
+    out = torch.empty((*images.shape[:2], size, size), dtype=torch.uint8)
+    for start in range(0, len(images), chunk):
+        part = images[start : start + chunk].float()
+        part = F.interpolate(part, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out[start : start + chunk] = part.round_().clamp_(0, 255).to(torch.uint8)
+    return out
+
+
+def missing_data_error(name: str, directory: str | Path, files: Sequence[str], how: str) -> FileNotFoundError:
+    """The standard 'data not found' error: where we looked, what we expected, how to get it."""
+    return FileNotFoundError(
+        f"{name} data not found: looked in {directory} for {', '.join(files)}. To get it: {how}"
+    )
+
+
+def download_or_raise(download: Callable[[], Any], error: FileNotFoundError) -> None:
+    """Run ``download`` with a socket timeout; on any failure raise ``error`` with the reason."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    try:
+        download()
+    except Exception as err:  # noqa: BLE001 - any download failure becomes the clear message
+        raise FileNotFoundError(f"{error} (the download failed: {type(err).__name__}: {err})") from err
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def seeded_permutation(n: int, seed: int) -> Tensor:
+    """A deterministic permutation of range(n) for the given seed."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+
+
+def _check_int(name: str, value: Any, minimum: int, hint: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}; {hint}")
+
