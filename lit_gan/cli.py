@@ -6,11 +6,13 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from jsonargparse import ArgumentError
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 
@@ -101,8 +103,27 @@ class GANCLI(LightningCLI):
             print(f"Checkpoint:    {ckpt.last_model_path or ckpt.best_model_path}")
 
 
+def explain(message: str) -> str:
+    """The useful lines of a jsonargparse error: our own messages, or the unknown class name."""
+    unknown = re.search(r"dot import path string: ([\w.]+)", message)
+    if unknown:
+        return (
+            f"unknown class {unknown.group(1)!r}; models: {', '.join(available(GAN))}; "
+            f"datasets: {', '.join(available(ImageDataModule))} (or a full import path)"
+        )
+    lines = [line.strip()[2:] for line in message.splitlines() if line.strip().startswith("- ")]
+    ours = [line for line in lines if not line.startswith("Expected a <class 'NoneType'>")]
+    return "; ".join(ours) if ours else message.splitlines()[0]
+
+
+def available(base: type) -> list[str]:
+    """Names of the public subclasses of `base` that `--model` / `--data` accept."""
+    module = lit_gan.models if base is GAN else lit_gan.data
+    return [n for n in module.__all__ if isinstance(getattr(module, n), type) and issubclass(getattr(module, n), base) and not n.endswith("DataModule")]
+
+
 def fail(error: BaseException) -> None:
-    print(f"lit-gan: error: {error}", file=sys.stderr)
+    print(f"lit-gan: error: {explain(str(error))}", file=sys.stderr)
     raise SystemExit(2)
 
 
@@ -116,9 +137,10 @@ def main(args: list[str] | None = None, run: bool = True) -> GANCLI:
             subclass_mode_data=True,
             auto_configure_optimizers=False,
             save_config_kwargs={"overwrite": True},
+            parser_kwargs={"exit_on_error": False},
             args=args,
             run=run,
         )
-    except (*USER_ERRORS, FileExistsError) as error:
+    except (*USER_ERRORS, FileExistsError, ArgumentError) as error:
         fail(error)
         raise
