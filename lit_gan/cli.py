@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
@@ -23,6 +24,8 @@ from lit_gan.data import ImageDataModule
 from lit_gan.models import GAN
 
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError)
+RUN_DIR_ENV = "LIT_GAN_RUN_DIR"
+DDP_STRATEGIES = ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook")
 
 
 def new_run_dir(root: str | Path, name: str) -> Path:
@@ -60,16 +63,21 @@ class GANCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         cfg = self.config.get(self.subcommand, self.config) if self.subcommand else self.config
         trainer = cfg.trainer
+        child = os.environ.get("LOCAL_RANK", "0") != "0" and RUN_DIR_ENV in os.environ  # a DDP worker
         if trainer.default_root_dir is None:
             model, data = (cfg[k].class_path.rsplit(".", 1)[-1].lower() for k in ("model", "data"))
-            trainer.default_root_dir = str(new_run_dir(cfg.runs_dir, f"{data}-{model}"))
+            trainer.default_root_dir = os.environ[RUN_DIR_ENV] if child else str(new_run_dir(cfg.runs_dir, f"{data}-{model}"))
+        os.environ[RUN_DIR_ENV] = trainer.default_root_dir  # DDP workers started after this share the directory
         run = Path(trainer.default_root_dir)
         ckpts = run / "checkpoints"
-        if self.subcommand == "fit" and ckpts.is_dir() and any(ckpts.iterdir()) and cfg.get("ckpt_path") is None:
+        fresh_fit = self.subcommand == "fit" and cfg.get("ckpt_path") is None and not child
+        if fresh_fit and ckpts.is_dir() and any(ckpts.iterdir()):
             raise FileExistsError(
                 f"{run} already holds a run's checkpoints; choose a new --trainer.default_root_dir, or resume it "
                 f"with --ckpt_path {ckpts / 'last.ckpt'}"
             )
+        if trainer.strategy in DDP_STRATEGIES:  # a D-only backward leaves G's parameters unused
+            trainer.strategy = f"{trainer.strategy}_find_unused_parameters_true"
         if cfg.checkpoint.dirpath is None:
             cfg.checkpoint.dirpath = str(ckpts)
         if trainer.logger in (None, True):

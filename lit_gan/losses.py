@@ -6,7 +6,7 @@ One sign convention everywhere: the discriminator (or critic) outputs a real-val
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Callable, Literal
 
 import torch
 import torch.nn.functional as F
@@ -54,3 +54,17 @@ def g_loss(kind: LossName, fake: Tensor) -> Tensor:
     if kind in ("wasserstein", "hinge"):
         return -fake.mean()
     raise ValueError(f"unknown loss {kind!r}; choose one of {LossName.__args__}")
+
+
+def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, scale: float = 1.0) -> Tensor:
+    """WGAN-GP's penalty E[(||grad_x D(x)||_2 - 1)^2] at random interpolates x between real and
+    fake samples; the norm is per sample over all non-batch dimensions.
+
+    `scale` is the GradScaler's scale under `16-mixed`: the gradient is taken of the scaled output
+    (so fp16 gradients do not underflow) and unscaled before the norm (PyTorch's AMP recipe).
+    """
+    eps = torch.rand(len(real), *[1] * (real.ndim - 1), device=real.device, dtype=real.dtype)
+    x = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x).float().sum() * scale, x, create_graph=True)
+    norm = (grad.float() / scale).flatten(1).norm(2, dim=1)
+    return ((norm - 1) ** 2).mean()

@@ -1,7 +1,9 @@
 """GAN variants: one training loop (`GAN`), thin subclasses that change its defaults."""
 
+from lit_gan.models.acgan import ACGAN
 from lit_gan.models.base import GAN
 from lit_gan.models.cgan import CGAN
 from lit_gan.models.dcgan import CDCGAN, DCGAN
+from lit_gan.models.wgan import CWGANGP, WGAN, WGANGP
 
-__all__ = ["CDCGAN", "CGAN", "DCGAN", "GAN"]
+__all__ = ["ACGAN", "CDCGAN", "CGAN", "CWGANGP", "DCGAN", "GAN", "WGAN", "WGANGP"]

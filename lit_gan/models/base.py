@@ -9,24 +9,24 @@ Lightning's `global_step` counts optimizer steps (two or more per batch here), s
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any, Literal
 
 import lightning as L
 import torch
+import torch.nn.functional as F
 from torch import Tensor
+from torch.func import functional_call
 
 from lit_gan import losses
+from lit_gan.augment import diff_augment, parse_policy
+from lit_gan.models.checks import check_settings, require
 from lit_gan.nets import ARCHITECTURES
 from lit_gan.nets.blocks import Activation, Norm
 from lit_gan.optim import Optim
 
 Batch = tuple[Tensor, Tensor]
-
-
-def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise ValueError(message)
 
 
 class GAN(L.LightningModule):
@@ -75,48 +75,51 @@ class GAN(L.LightningModule):
         final_activation: Activation = "tanh",
         opt_g: Optim = Optim(lr=1e-3, betas=(0.9, 0.999)),
         opt_d: Optim = Optim(lr=1e-3, betas=(0.9, 0.999)),
+        gp_weight: float = 0.0,
+        clip_value: float = 0.0,
+        aux_classifier: bool = False,
+        maxout: int = 0,
+        minibatch_std: bool = False,
+        unroll_steps: int = 0,
+        ema_decay: float = 0.0,
+        augment: str = "",
         sample_seed: int = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.opt_g, self.opt_d = Optim.parse(opt_g), Optim.parse(opt_d)
-        name = type(self).__name__
-        _check(arch in ARCHITECTURES, f"unknown arch {arch!r}; choose one of {sorted(ARCHITECTURES)}")
-        _check(noise in ("normal", "uniform"), f"noise must be 'normal' or 'uniform', got {noise!r}")
-        _check(loss in losses.LossName.__args__, f"unknown loss {loss!r}; choose one of {losses.LossName.__args__}")
-        for key, value in dict(label_flip=label_flip, label_smoothing=label_smoothing, g_dropout=g_dropout, d_dropout=d_dropout).items():
-            _check(0.0 <= value <= 1.0, f"{key} is a probability and must lie in [0, 1], got {value}")
-        for key, value in dict(d_steps=d_steps, g_steps=g_steps, latent_dim=latent_dim, width=width).items():
-            _check(isinstance(value, int) and value >= 1, f"{key} must be a positive integer, got {value!r}")
-        _check(
-            not conditional or num_classes >= 2,
-            f"{name} is conditional and needs labelled data with at least 2 classes, but the data has "
-            f"num_classes={num_classes}; use labelled data (e.g. --data EmbeddedMNIST, or an ImageFolder "
-            "with one subfolder per class) or an unconditional model (e.g. --model DCGAN)",
-        )
-        _check(
-            loss in losses.LOGISTIC or label_flip == label_smoothing == 0,
-            f"label_flip and label_smoothing apply to the logistic losses only, not loss={loss!r}",
-        )
+        check_settings(type(self).__name__, self.hparams)
+        self.augment_policy = parse_policy(augment)
         make_g, make_d = ARCHITECTURES[arch]
         k = num_classes if conditional else 0
-        self.generator = make_g(image_shape, latent_dim, k, width, g_dropout, final_activation)
-        self.discriminator = make_d(image_shape, k, width, d_dropout, d_norm, self.discriminator_outputs())
+        self.generator = make_g(image_shape, latent_dim, k, width, g_dropout, final_activation, maxout=maxout)
+        self.discriminator = make_d(
+            image_shape, 0 if aux_classifier else k, width, d_dropout, d_norm,
+            1 + (num_classes if aux_classifier else 0), maxout=maxout, minibatch_std=minibatch_std,
+        )
+        self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if ema_decay else None
         self.batches_seen = 0
         rows = min(num_classes, 16) if conditional else 8
         fixed = torch.Generator().manual_seed(sample_seed)
         self.register_buffer("sample_z", self._noise(8, fixed).repeat(rows, 1) if conditional else self._noise(64, fixed))
         self.register_buffer("sample_labels", torch.arange(rows).repeat_interleave(8) if conditional else torch.zeros(64, dtype=torch.long))
 
-    # ----- hooks a variant may override -------------------------------------------------
-    def discriminator_outputs(self) -> int:
-        """Number of D outputs: 1 adversarial logit (ACGAN adds class logits)."""
-        return 1
-
-    def score(self, images: Tensor, labels: Tensor | None) -> tuple[Tensor, Tensor]:
-        """D's adversarial logits for `images` and any extra loss term (0 here)."""
-        return self.discriminator(images, labels), images.new_zeros(())
+    # ----- the discriminator's view -----------------------------------------------------
+    def score(
+        self, images: Tensor, labels: Tensor | None, params: dict[str, Tensor] | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """D's adversarial logits and, with an auxiliary classifier (ACGAN), the cross-entropy of
+        its class logits against `labels` (0 otherwise). Applies DiffAugment while training;
+        `params` evaluates D with other weights (the unrolled D)."""
+        if self.augment_policy and self.training:
+            images = diff_augment(images, self.augment_policy)
+        aux = self.hparams.aux_classifier
+        args = (images, None if aux else labels)
+        out = self.discriminator(*args) if params is None else functional_call(self.discriminator, params, args)
+        if not aux:
+            return out, images.new_zeros(())
+        return out[:, 0], F.cross_entropy(out[:, 1:].float(), labels)
 
     # ----- sampling ---------------------------------------------------------------------
     def _noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
@@ -133,24 +136,57 @@ class GAN(L.LightningModule):
         return bool(self.hparams.conditional)
 
     def generate(self, n: int | None = None, labels: Tensor | None = None, z: Tensor | None = None) -> Tensor:
-        """Images from G for noise `z` (drawn when absent) and `labels` (conditional models)."""
+        """Images from G for noise `z` (drawn when absent) and `labels` (conditional models).
+        Outside training the EMA generator is used when there is one."""
         z = self._noise(n if n is not None else len(labels)) if z is None else z
-        return self.generator(z, labels if self.conditional else None)
+        net = self.generator_ema if self.generator_ema is not None and not self.training else self.generator
+        return net(z, labels if self.conditional else None)
 
     # ----- training ---------------------------------------------------------------------
     def _labels(self, labels: Tensor) -> Tensor | None:
         return labels if self.conditional else None
 
-    def discriminator_loss(self, real: Tensor, fake: Tensor, labels: Tensor | None) -> tuple[Tensor, dict[str, Tensor]]:
+    def discriminator_loss(
+        self, real: Tensor, fake: Tensor, labels: Tensor | None, params: dict[str, Tensor] | None = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         hp = self.hparams
-        s_real, extra_real = self.score(real, labels)
-        s_fake, extra_fake = self.score(fake, labels)
-        loss = losses.d_loss(hp.loss, s_real, s_fake, hp.label_flip, hp.label_smoothing) + extra_real + extra_fake
-        return loss, {"d_real": self._readout(s_real), "d_fake": self._readout(s_fake)}
+        s_real, class_real = self.score(real, labels, params)
+        s_fake, class_fake = self.score(fake, labels, params)
+        loss = losses.d_loss(hp.loss, s_real, s_fake, hp.label_flip, hp.label_smoothing) + class_real + class_fake
+        logs = {"d_real": self._readout(s_real), "d_fake": self._readout(s_fake)}
+        if hp.gp_weight and torch.is_grad_enabled() and params is None:
+            penalty = losses.gradient_penalty(lambda x: self.score(x, labels)[0], real, fake, self._grad_scale())
+            loss, logs["gradient_penalty"] = loss + hp.gp_weight * penalty, penalty.detach()
+        if hp.aux_classifier:
+            logs["class_loss"] = (class_real + class_fake).detach() / 2
+        return loss, logs
 
-    def generator_loss(self, fake: Tensor, labels: Tensor | None) -> Tensor:
-        s_fake, extra = self.score(fake, labels)
-        return losses.g_loss(self.hparams.loss, s_fake) + extra
+    def generator_loss(self, fake: Tensor, labels: Tensor | None, real: Tensor | None = None) -> Tensor:
+        """G's loss; against D unrolled `unroll_steps` ahead when set (needs the real batch)."""
+        params = self._unrolled_discriminator(real, fake.detach(), labels) if self.hparams.unroll_steps and real is not None else None
+        s_fake, class_fake = self.score(fake, labels, params)
+        return losses.g_loss(self.hparams.loss, s_fake) + class_fake
+
+    def _unrolled_discriminator(self, real: Tensor, fake: Tensor, labels: Tensor | None) -> dict[str, Tensor]:
+        """D's weights after `unroll_steps` plain gradient steps (at D's learning rate) on its loss,
+        computed on copies: D itself is untouched. First-order: no gradient flows through the
+        unrolled updates themselves, only through D's final weights' response to G's samples."""
+        weights = {n: p.detach().clone().requires_grad_(True) for n, p in self.discriminator.named_parameters()}
+        buffers = {n: b.clone() for n, b in self.discriminator.named_buffers()}
+        for _ in range(self.hparams.unroll_steps):
+            with torch.enable_grad():
+                loss, _ = self.discriminator_loss(real, fake, labels, {**weights, **buffers})
+                grads = torch.autograd.grad(loss, list(weights.values()), allow_unused=True)
+            weights = {
+                n: (w - self.opt_d.lr * g if g is not None else w).detach().requires_grad_(True)
+                for (n, w), g in zip(weights.items(), grads)
+            }
+        return {**{n: w.detach() for n, w in weights.items()}, **buffers}
+
+    def _grad_scale(self) -> float:
+        """The GradScaler's scale under 16-mixed precision, else 1."""
+        scaler = getattr(self._trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
+        return float(scaler.get_scale()) if scaler is not None and scaler.is_enabled() else 1.0
 
     def _readout(self, scores: Tensor) -> Tensor:
         """Mean D(x): a probability for logistic losses, the raw critic score otherwise."""
@@ -165,26 +201,41 @@ class GAN(L.LightningModule):
         with torch.set_grad_enabled(g_turn):  # keep G's graph only when G steps next
             fake = self.generate(len(real), labels)
         with self.toggled_optimizer(opt_d):
-            loss_d, readouts = self.discriminator_loss(real, fake.detach(), labels)
+            loss_d, logs = self.discriminator_loss(real, fake.detach(), labels)
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(loss_d)
             opt_d.step()
         self.after_discriminator_step()
-        self.log_dict({"train/d_loss": loss_d.detach(), **{f"train/{k}": v for k, v in readouts.items()}}, prog_bar=False)
+        self.log_dict({"train/d_loss": loss_d.detach(), **{f"train/{k}": v for k, v in logs.items()}})
         if not g_turn:
             return
         for step in range(self.hparams.g_steps):
             with self.toggled_optimizer(opt_g):
                 if step:
                     fake = self.generate(len(real), labels)
-                loss_g = self.generator_loss(fake, labels)
+                loss_g = self.generator_loss(fake, labels, real)
                 opt_g.zero_grad(set_to_none=True)
                 self.manual_backward(loss_g)
                 opt_g.step()
+            self.update_ema()
         self.log("train/g_loss", loss_g.detach(), prog_bar=True)
 
+    @torch.no_grad()
     def after_discriminator_step(self) -> None:
-        """Called after every D update (WGAN clips the critic's weights here)."""
+        """Runs after every D update: clips the critic's weights to [-clip_value, clip_value] (WGAN)."""
+        if self.hparams.clip_value:
+            for p in self.discriminator.parameters():
+                p.clamp_(-self.hparams.clip_value, self.hparams.clip_value)
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """ema <- decay * ema + (1 - decay) * G, after every G update; buffers are copied."""
+        if self.generator_ema is None:
+            return
+        for ema, p in zip(self.generator_ema.parameters(), self.generator.parameters()):
+            ema.lerp_(p.detach(), 1.0 - self.hparams.ema_decay)
+        for ema, b in zip(self.generator_ema.buffers(), self.generator.buffers()):
+            ema.copy_(b)
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         return [self.opt_g.build(self.generator.parameters()), self.opt_d.build(self.discriminator.parameters())]
@@ -214,7 +265,7 @@ class GAN(L.LightningModule):
         data = getattr(self.trainer, "datamodule", None)
         value_range = tuple(getattr(data, "value_range", ()))
         expected = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}[self.hparams.final_activation]
-        _check(
+        require(
             not value_range or value_range == expected,
             f"final_activation={self.hparams.final_activation!r} produces images in {list(expected)} but the data "
             f"is scaled to {list(value_range)}; set --data.init_args.value_range {list(expected)}",
@@ -224,7 +275,7 @@ class GAN(L.LightningModule):
         self._epoch_start = time.perf_counter()
 
     def on_train_epoch_end(self) -> None:
-        self.log("train/epoch_seconds", time.perf_counter() - self._epoch_start)
+        self.log("train/epoch_seconds", time.perf_counter() - self._epoch_start, sync_dist=True)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["batches_seen"] = self.batches_seen

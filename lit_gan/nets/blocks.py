@@ -63,3 +63,32 @@ Discriminator = nn.Module  # forward(images, labels | None) -> logits (N,) or (N
 
 def flat_size(shape: tuple[int, ...]) -> int:
     return int(torch.tensor(shape).prod())
+
+
+class Maxout(nn.Module):
+    """A fully connected maxout layer (Goodfellow et al. 2013; seed 004): `pieces` linear maps,
+    element-wise max."""
+
+    def __init__(self, in_features: int, out_features: int, pieces: int = 2) -> None:
+        super().__init__()
+        self.pieces = pieces
+        self.linear = nn.Linear(in_features, out_features * pieces)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.linear(x).unflatten(1, (-1, self.pieces)).amax(dim=2)
+
+
+class MinibatchStd(nn.Module):
+    """Appends the batch's mean feature standard deviation as one extra feature (Karras et al.
+    2018), so D can see a collapsed, low-variety batch — the classic remedy for mode collapse."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        std = x.float().std(dim=0, unbiased=False).mean() if len(x) > 1 else x.new_zeros(())
+        return torch.cat([x, std.to(x.dtype).expand(len(x), 1)], dim=1)
+
+
+def hidden_layer(in_features: int, out_features: int, maxout: int, norm: Norm = "none") -> list[nn.Module]:
+    """Linear + ReLU, or a maxout layer with `maxout` pieces when maxout >= 2."""
+    if maxout >= 2:
+        return [Maxout(in_features, out_features, maxout)]
+    return [normed(nn.Linear(in_features, out_features), norm), nn.ReLU()]

@@ -7,7 +7,17 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from lit_gan.nets.blocks import Activation, Norm, check_shape, dcgan_init, dropout, normed, one_hot, output_activation
+from lit_gan.nets.blocks import (
+    Activation,
+    MinibatchStd,
+    Norm,
+    check_shape,
+    dcgan_init,
+    dropout,
+    normed,
+    one_hot,
+    output_activation,
+)
 
 
 def generator_stages(size: int) -> int:
@@ -31,6 +41,11 @@ def _square_size(image_shape: tuple[int, int, int], net: str) -> int:
     return h
 
 
+def _no_maxout(maxout: int) -> None:
+    if maxout:
+        raise ValueError("maxout units belong to the fully connected networks: use arch='mlp' (e.g. --model GAN) or maxout=0")
+
+
 class DCGANGenerator(nn.Module):
     def __init__(
         self,
@@ -40,8 +55,10 @@ class DCGANGenerator(nn.Module):
         width: int = 64,
         dropout_p: float = 0.0,
         final_activation: Activation = "tanh",
+        maxout: int = 0,
     ) -> None:
         super().__init__()
+        _no_maxout(maxout)
         size = _square_size(image_shape, "DCGANGenerator")
         self.num_classes, stages = num_classes, generator_stages(size)
         self.start = size >> stages
@@ -75,8 +92,11 @@ class DCGANDiscriminator(nn.Module):
         dropout_p: float = 0.0,
         norm: Norm = "batch",
         outputs: int = 1,
+        maxout: int = 0,
+        minibatch_std: bool = False,
     ) -> None:
         super().__init__()
+        _no_maxout(maxout)
         size = _square_size(image_shape, "DCGANDiscriminator")
         self.num_classes, self.outputs, self.size = num_classes, outputs, size
         self.label_map = nn.Embedding(num_classes, size * size) if num_classes else None
@@ -88,8 +108,8 @@ class DCGANDiscriminator(nn.Module):
                 layers.append(nn.BatchNorm2d(c_out))
             layers += [nn.LeakyReLU(0.2), *dropout(dropout_p)]
             c_in, c_out, size = c_out, c_out * 2, (size + 1) // 2
-        self.features = nn.Sequential(*layers, nn.Flatten())
-        self.head = normed(nn.Linear(c_in * size * size, outputs), norm)
+        self.features = nn.Sequential(*layers, nn.Flatten(), *([MinibatchStd()] if minibatch_std else []))
+        self.head = normed(nn.Linear(c_in * size * size + minibatch_std, outputs), norm)
         dcgan_init(self)
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:

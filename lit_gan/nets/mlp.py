@@ -1,12 +1,24 @@
 """Fully connected networks: seed 001's simple model (one hidden layer of 128 in G and D),
-conditioned by concatenating one-hot labels to the input (seed 000's dense cGAN)."""
+conditioned by concatenating one-hot labels to the input (seed 000's dense cGAN); ReLU or
+maxout units (seed 004)."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
-from lit_gan.nets.blocks import Activation, Norm, check_shape, dropout, flat_size, normed, one_hot, output_activation
+from lit_gan.nets.blocks import (
+    Activation,
+    MinibatchStd,
+    Norm,
+    check_shape,
+    dropout,
+    flat_size,
+    hidden_layer,
+    normed,
+    one_hot,
+    output_activation,
+)
 
 
 class MLPGenerator(nn.Module):
@@ -18,12 +30,12 @@ class MLPGenerator(nn.Module):
         width: int = 128,
         dropout_p: float = 0.0,
         final_activation: Activation = "tanh",
+        maxout: int = 0,
     ) -> None:
         super().__init__()
         self.image_shape, self.num_classes = check_shape(image_shape), num_classes
         self.net = nn.Sequential(
-            nn.Linear(latent_dim + num_classes, width),
-            nn.ReLU(),
+            *hidden_layer(latent_dim + num_classes, width, maxout),
             *dropout(dropout_p),
             nn.Linear(width, flat_size(self.image_shape)),
             output_activation(final_activation),
@@ -43,14 +55,16 @@ class MLPDiscriminator(nn.Module):
         dropout_p: float = 0.0,
         norm: Norm = "none",
         outputs: int = 1,
+        maxout: int = 0,
+        minibatch_std: bool = False,
     ) -> None:
         super().__init__()
         self.num_classes, self.outputs = num_classes, outputs
         self.net = nn.Sequential(
-            normed(nn.Linear(flat_size(check_shape(image_shape)) + num_classes, width), norm),
-            nn.ReLU(),
+            *hidden_layer(flat_size(check_shape(image_shape)) + num_classes, width, maxout, norm),
             *dropout(dropout_p),
-            normed(nn.Linear(width, outputs), norm),
+            *([MinibatchStd()] if minibatch_std else []),
+            normed(nn.Linear(width + minibatch_std, outputs), norm),
         )
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:

@@ -95,7 +95,7 @@ def test_uniform_noise_lies_in_unit_box():
         ({"d_dropout": -0.1}, "d_dropout is a probability"),
         ({"d_steps": 0}, "d_steps must be a positive integer"),
         ({"arch": "resnet"}, "unknown arch"),
-        ({"loss": "wasserstein", "label_flip": 0.1}, "logistic losses only"),
+        ({"loss": "wasserstein", "label_flip": 0.1}, "logistic D"),
         ({"conditional": True, "num_classes": 0}, "needs labelled data"),
     ],
 )
