@@ -27,3 +27,17 @@ def trainer_kwargs(tmp_path):
         enable_progress_bar=False,
         enable_model_summary=False,
     )
+
+
+# Datasets in the real on-disk formats, built once per session, and `cli_env` for in-process CLI
+# runs (tests/fixtures.py).
+from tests.fixtures import (  # noqa: E402, F401
+    celeba_data_dir,
+    cifar10_data_dir,
+    cli_env,
+    fashion_mnist_data_dir,
+    flat_image_folder,
+    labeled_image_folder,
+    mnist_data_dir,
+    mnist_digits,
+)

@@ -1,0 +1,202 @@
+"""Checkpoints written by `lit-gan fit`: loading, predict / validate / test on them, resuming.
+
+One tiny CDCGAN is trained on EmbeddedMNIST for the whole module (`trained`); tests that change a
+run directory (resume, the refused overwrite, evaluation side effects) train their own.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from lit_gan.cli import GANCLI, main
+from lit_gan.models import CDCGAN
+
+pytestmark = pytest.mark.usefixtures("cli_env")
+
+TINY = [
+    "--model.init_args.width=8",
+    "--model.init_args.latent_dim=16",
+    "--trainer.max_epochs=1",
+    "--trainer.limit_train_batches=2",
+    "--trainer.limit_val_batches=1",  # parsed as 1.0 = all: val_size=32 keeps that at 2 batches
+    "--trainer.enable_progress_bar=false",
+    "--trainer.enable_model_summary=false",
+    "--trainer.accelerator=cpu",
+]
+CDCGAN_MNIST = [
+    "--model", "CDCGAN", "--data", "EmbeddedMNIST",
+    "--data.init_args.batch_size=16", "--data.init_args.val_size=32", "--data.init_args.predict_size=20",
+]
+METRICS = ("d_loss", "g_loss", "d_real", "d_fake")
+
+
+@dataclass
+class Run:
+    dir: Path
+    ckpt: Path  # <run>/checkpoints/last.ckpt
+    config: Path  # a copy of <run>/config.yaml as fit wrote it (the run's own copy may be rewritten)
+    model: CDCGAN  # the trained model, as it is in memory at the end of fit
+
+
+def fit(runs_dir: Path, *extra: str) -> Run:
+    cli = main(["fit", *CDCGAN_MNIST, *TINY, f"--runs_dir={runs_dir}", *extra])
+    run = Path(cli.trainer.default_root_dir)
+    config = runs_dir / f"{run.name}-fit-config.yaml"
+    shutil.copy(run / "config.yaml", config)
+    return Run(run, run / "checkpoints" / "last.ckpt", config, cli.model)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    runs = tmp_path_factory.mktemp("runs")
+    threads = torch.get_num_threads()
+    with pytest.MonkeyPatch.context() as patch:  # what `cli_env` does, for a module-scoped fixture
+        patch.setattr("sys.argv", ["lit-gan"])
+        patch.chdir(runs)
+        torch.set_num_threads(1)
+        try:
+            return fit(runs)
+        finally:
+            torch.set_num_threads(threads)
+
+
+def load(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    """metrics.csv rows without their empty cells (CSVLogger widens the header as keys appear)."""
+    with open(path, newline="") as f:
+        return [{k: v for k, v in row.items() if v != ""} for row in csv.DictReader(f)]
+
+
+# --------------------------------------------------------------------------- loading
+def test_load_from_checkpoint_restores_weights_buffers_and_batches_seen(trained: Run):
+    loaded = CDCGAN.load_from_checkpoint(trained.ckpt, map_location="cpu")
+    assert (loaded.hparams.width, loaded.hparams.latent_dim) == (8, 16)
+    assert tuple(loaded.hparams.image_shape) == (1, 28, 28) and loaded.hparams.num_classes == 10
+
+    expected, restored = trained.model.generator.state_dict(), loaded.generator.state_dict()
+    assert expected.keys() == restored.keys()
+    different = [k for k in expected if not torch.equal(expected[k].cpu(), restored[k])]
+    assert not different, f"generator tensors not restored: {different}"
+    fresh = CDCGAN(image_shape=(1, 28, 28), num_classes=10, width=8, latent_dim=16)
+    assert not torch.equal(fresh.generator.state_dict()["project.0.weight"], restored["project.0.weight"])  # trained
+
+    # The fixed sample noise and labels are stored in the checkpoint and come back unchanged.
+    state = load(trained.ckpt)["state_dict"]
+    assert torch.equal(state["sample_z"], trained.model.sample_z.cpu())
+    assert torch.equal(loaded.sample_z, trained.model.sample_z.cpu())
+    assert torch.equal(loaded.sample_labels, trained.model.sample_labels.cpu())
+    assert loaded.sample_labels.tolist() == [c for c in range(10) for _ in range(8)]  # one row per class
+
+    assert trained.model.batches_seen == 2  # limit_train_batches=2, one epoch
+    assert load(trained.ckpt)["batches_seen"] == 2 and loaded.batches_seen == 2
+
+
+# --------------------------------------------------------------------------- predict
+def predict(run: Run) -> tuple[GANCLI, torch.Tensor]:
+    """`lit-gan predict` on the run's checkpoint; LightningCLI drops trainer.predict's return
+    value, the predict loop keeps it (one tensor per batch)."""
+    cli = main(["predict", "--config", str(run.config), "--ckpt_path", str(run.ckpt)])
+    return cli, torch.cat(cli.trainer.predict_loop.predictions)
+
+
+def test_predict_draws_cycling_labels_reproducibly(trained: Run):
+    cli, images = predict(trained)
+    assert images.shape == (20, 1, 28, 28) and images.dtype == torch.float32
+    assert images.min() >= -1 and images.max() <= 1 and images.std() > 0
+
+    labels = cli.datamodule.predict_labels()
+    assert labels.tolist() == [i % 10 for i in range(20)]
+    # predict_step: the noise of batch i is seeded with sample_seed + i (batches of batch_size=16).
+    model = CDCGAN.load_from_checkpoint(trained.ckpt, map_location="cpu").eval()
+    with torch.no_grad():
+        zs = [torch.randn(len(b), 16, generator=torch.Generator().manual_seed(i)) for i, b in enumerate(labels.split(16))]
+        expected = torch.cat([model.generate(labels=b, z=z) for b, z in zip(labels.split(16), zs)])
+        zero_labels = torch.cat([model.generate(labels=torch.zeros_like(b), z=z) for b, z in zip(labels.split(16), zs)])
+    torch.testing.assert_close(images, expected)
+    assert not torch.allclose(images, zero_labels)  # the labels reach the generator
+
+    _, again = predict(trained)
+    assert torch.equal(images, again)
+
+
+# --------------------------------------------------------------------------- validate / test
+@pytest.mark.parametrize("subcommand, prefix", [("validate", "val"), ("test", "test")])
+def test_validate_and_test_log_metrics(trained: Run, subcommand: str, prefix: str):
+    cli = main([subcommand, "--config", str(trained.config), "--ckpt_path", str(trained.ckpt)])
+    metrics = cli.trainer.callback_metrics
+    assert {f"{prefix}/{name}" for name in METRICS} <= set(metrics), sorted(metrics)
+    assert all(torch.isfinite(metrics[f"{prefix}/{name}"]) for name in METRICS)
+    assert 0 < metrics[f"{prefix}/d_real"] < 1 and 0 < metrics[f"{prefix}/d_fake"] < 1  # mean D(x): probabilities
+
+
+def test_evaluating_a_run_keeps_its_config_and_training_log(tmp_path: Path):
+    """validate / test / predict on a run's checkpoint must not rewrite the run's record: its
+    config.yaml (else `lit-gan validate --config <run>/config.yaml` after a predict fails on the
+    predict-only key return_predictions) and the training rows of metrics.csv."""
+    run = fit(tmp_path)
+    config, log = (run.dir / "config.yaml").read_bytes(), (run.dir / "metrics.csv").read_bytes()
+    training = csv_rows(run.dir / "metrics.csv")
+    assert {"train/epoch_seconds", "val/g_loss"} <= {key for row in training for key in row}
+    problems = []
+    for subcommand in ("validate", "test", "predict"):
+        (run.dir / "config.yaml").write_bytes(config)  # each subcommand judged on its own
+        (run.dir / "metrics.csv").write_bytes(log)
+        main([subcommand, "--config", str(run.config), "--ckpt_path", str(run.ckpt)])
+        if (run.dir / "config.yaml").read_bytes() != config:
+            problems.append(f"{subcommand} rewrote config.yaml")
+        now = csv_rows(run.dir / "metrics.csv") if (run.dir / "metrics.csv").is_file() else []
+        lost = [row for row in training if not any(row.items() <= other.items() for other in now)]
+        if lost:
+            problems.append(f"{subcommand} dropped {len(lost)} of {len(training)} training rows from metrics.csv")
+    assert not problems, problems
+
+
+# --------------------------------------------------------------------------- resume / refuse
+def test_fresh_fit_into_a_used_run_is_refused_and_resume_continues(tmp_path: Path, capsys: pytest.CaptureFixture):
+    run = fit(tmp_path)
+    checkpoints = {p.name: p.read_bytes() for p in (run.dir / "checkpoints").iterdir()}
+    grid = (run.dir / "samples" / "epoch_000.png").read_bytes()
+    capsys.readouterr()
+
+    # A fresh fit into the same directory would overwrite last.ckpt: refused before training.
+    with pytest.raises(SystemExit) as info:
+        main(["fit", *CDCGAN_MNIST, *TINY, f"--trainer.default_root_dir={run.dir}"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("lit-gan: error:"), err
+    assert "--ckpt_path" in err and str(run.dir) in err
+    assert {p.name: p.read_bytes() for p in (run.dir / "checkpoints").iterdir()} == checkpoints
+    assert (run.dir / "samples" / "epoch_000.png").read_bytes() == grid
+
+    # Resuming from last.ckpt continues the same run in the same directory.
+    cli = main(["fit", "--config", str(run.config), "--ckpt_path", str(run.ckpt), "--trainer.max_epochs", "2"])
+    assert Path(cli.trainer.default_root_dir) == run.dir
+    assert [p for p in tmp_path.iterdir() if p.is_dir()] == [run.dir]  # no new run directory
+    assert cli.trainer.current_epoch == 2 and cli.model.batches_seen == 4
+    assert (run.dir / "samples" / "epoch_001.png").is_file()
+    assert (run.dir / "samples" / "epoch_000.png").read_bytes() == grid
+    resumed = load(run.ckpt)
+    assert resumed["batches_seen"] == 4 and resumed["global_step"] == 8  # D + G step per batch, 4 batches
+    assert torch.equal(resumed["state_dict"]["sample_z"], run.model.sample_z.cpu())  # same grid noise
+    assert yaml.safe_load((run.dir / "config.yaml").read_text())["trainer"]["max_epochs"] == 2
+
+
+def test_resume_keeps_the_earlier_epochs_metrics(tmp_path: Path):
+    run = fit(tmp_path)
+    first = csv_rows(run.dir / "metrics.csv")
+    assert first and {row["epoch"] for row in first} == {"0"}
+    main(["fit", "--config", str(run.config), "--ckpt_path", str(run.ckpt), "--trainer.max_epochs", "2"])
+    rows = csv_rows(run.dir / "metrics.csv")
+    epochs = {row["epoch"] for row in rows}
+    assert epochs == {"0", "1"}, f"metrics.csv after resuming holds epochs {sorted(epochs)}, not 0 and 1"
+    assert all(any(row.items() <= other.items() for other in rows) for row in first)

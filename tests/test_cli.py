@@ -1,0 +1,152 @@
+"""The `lit-gan` command: one clear line for bad input, run directories, short class names,
+`python -m lit_gan`, and the README's test command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import lit_gan.data
+import lit_gan.models
+from lit_gan.cli import main
+from lit_gan.data import EmbeddedMNIST, ImageDataModule
+from lit_gan.models import DCGAN, GAN
+
+pytestmark = pytest.mark.usefixtures("cli_env")
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = [
+    "--model.init_args.width=8",
+    "--model.init_args.latent_dim=16",
+    "--trainer.max_epochs=1",
+    "--trainer.limit_train_batches=2",
+    "--trainer.limit_val_batches=1",  # parsed as 1.0 = all: val_size=16 keeps that at 1 batch
+    "--trainer.enable_progress_bar=false",
+    "--trainer.enable_model_summary=false",
+    "--trainer.accelerator=cpu",
+]
+SMALL_MNIST = ["--data.init_args.batch_size=16", "--data.init_args.val_size=16"]
+MODELS = [n for n in lit_gan.models.__all__ if isinstance(getattr(lit_gan.models, n), type) and issubclass(getattr(lit_gan.models, n), GAN)]
+DATASETS = ["CIFAR10", "CelebA", "EmbeddedMNIST", "FashionMNIST", "ImageFolder", "MNIST"]
+
+# name -> (arguments after `fit`, text the message must contain); "{flat}", "{celeba}", "{empty}"
+# are filled in with an unlabeled image folder, a CelebA data_dir and an empty folder.
+BAD_INPUT = {
+    "unknown model": (["--model", "DCGANN", "--data", "EmbeddedMNIST"], ["'DCGANN'", "models:", *MODELS]),
+    "unknown dataset": (["--model", "DCGAN", "--data", "MNISTT"], ["'MNISTT'", "datasets:", *DATASETS]),
+    "image size DCGAN cannot make": (
+        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--data.init_args.image_size", "27"],
+        ["27x27", "--data.init_args.image_size"],
+    ),
+    "negative learning rate": (
+        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.opt_d.lr=-1"],
+        ["learning rate", "lr=-1"],
+    ),
+    "label_flip above 1": (
+        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.label_flip", "1.5"],
+        ["label_flip", "[0, 1]", "1.5"],
+    ),
+    "negative d_dropout": (
+        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.d_dropout", "-0.1"],
+        ["d_dropout", "[0, 1]", "-0.1"],
+    ),
+    "conditional model on an unlabeled folder": (
+        ["--model", "CDCGAN", "--data", "ImageFolder", "--data.init_args.root={flat}", "--data.init_args.image_size=8"],
+        ["CDCGAN", "num_classes=0", "labelled data"],
+    ),
+    "conditional model on CelebA": (
+        ["--model", "CDCGAN", "--data", "CelebA", "--data.init_args.data_dir={celeba}", "--data.init_args.image_size=16"],
+        ["CDCGAN", "num_classes=0", "labelled data"],
+    ),
+    "MNIST missing and download=false": (
+        ["--model", "DCGAN", "--data", "MNIST", "--data.init_args.download=false", "--data.init_args.data_dir={empty}"],
+        ["MNIST data not found", "{empty}/MNIST/raw", "train-images-idx3-ubyte.gz", "--data.init_args.download true"],
+    ),
+    "sigmoid generator for data in [-1, 1]": (
+        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.final_activation=sigmoid", *SMALL_MNIST],
+        ["final_activation='sigmoid'", "[0.0, 1.0]", "[-1.0, 1.0]", "value_range"],
+    ),
+}
+
+
+def one_error_line(capsys: pytest.CaptureFixture) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err, err
+    assert len(err.splitlines()) == 1, f"expected one line, got:\n{err}"
+    assert err.startswith("lit-gan: error: "), err
+    return err
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+def test_bad_input_stops_before_training_with_one_line(case, tmp_path, capsys, request):
+    paths = {"flat": "", "celeba": "", "empty": str(tmp_path / "empty")}
+    args, expected = BAD_INPUT[case]
+    if any("{flat}" in a for a in args):
+        paths["flat"] = str(request.getfixturevalue("flat_image_folder"))
+    if any("{celeba}" in a for a in args):
+        paths["celeba"] = str(request.getfixturevalue("celeba_data_dir"))
+    (tmp_path / "empty").mkdir()
+    runs = tmp_path / "runs"
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main(["fit", *[a.format(**paths) for a in args], *TINY, f"--runs_dir={runs}"])
+    assert info.value.code == 2
+    message = one_error_line(capsys)
+    missing = [text.format(**paths) for text in expected if text.format(**paths) not in message]
+    assert not missing, f"{missing} not in: {message}"
+    assert not list(tmp_path.rglob("*.ckpt")), "a checkpoint was written"
+    assert not list(tmp_path.rglob("*.png")), "a sample grid was written"
+
+
+def test_module_prints_the_config(tmp_path):
+    """`python -m lit_gan fit --print_config` works from a clean process and writes nothing."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    result = subprocess.run(
+        [sys.executable, "-m", "lit_gan", "fit", "--print_config", "--model", "DCGAN", "--data", "EmbeddedMNIST"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "class_path: lit_gan.models.DCGAN" in result.stdout and "arch: dcgan" in result.stdout
+    config = yaml.safe_load(result.stdout)
+    assert config["data"]["class_path"] == "lit_gan.data.EmbeddedMNIST"
+    assert config["model"]["init_args"]["opt_g"]["lr"] == 2e-4
+    assert list(tmp_path.iterdir()) == [], "printing the config created files"
+
+
+def test_two_default_fits_get_their_own_run_directories(tmp_path):
+    args = ["fit", "--model", "DCGAN", "--data", "EmbeddedMNIST", *SMALL_MNIST, *TINY, f"--runs_dir={tmp_path}"]
+    first = Path(main(args).trainer.default_root_dir)
+    ckpt, config = (first / "checkpoints" / "last.ckpt").read_bytes(), (first / "config.yaml").read_bytes()
+    second = Path(main(args).trainer.default_root_dir)
+    assert first != second
+    assert sorted(p for p in tmp_path.iterdir() if p.is_dir()) == sorted([first, second])
+    for run in (first, second):
+        assert run.parent == tmp_path and run.name.startswith("embeddedmnist-dcgan-")
+        assert (run / "checkpoints" / "last.ckpt").is_file() and (run / "config.yaml").is_file()
+    assert (first / "checkpoints" / "last.ckpt").read_bytes() == ckpt  # never overwritten
+    assert (first / "config.yaml").read_bytes() == config
+
+
+def test_short_class_names_resolve(tmp_path):
+    cli = main(["--model", "DCGAN", "--data", "EmbeddedMNIST", f"--runs_dir={tmp_path}"], run=False)
+    assert type(cli.model) is DCGAN and type(cli.datamodule) is EmbeddedMNIST
+    assert cli.config.model.class_path == "lit_gan.models.DCGAN"
+    assert cli.config.data.class_path == "lit_gan.data.EmbeddedMNIST"
+    assert cli.model.hparams.arch == "dcgan"
+    assert tuple(cli.model.hparams.image_shape) == (1, 28, 28) and cli.model.hparams.num_classes == 10  # linked
+    assert isinstance(cli.datamodule, ImageDataModule) and lit_gan.data.EmbeddedMNIST is EmbeddedMNIST
+
+
+def test_readme_shows_the_ci_test_command():
+    lines = [line.strip() for line in (REPO / ".ci" / "run").read_text().splitlines()]
+    commands = [line for line in lines if line and not line.startswith("#")]
+    command = commands[-1]
+    assert "pytest" in command, command
+    readme = REPO / "README.md"
+    assert readme.is_file(), "README.md is missing"
+    assert command in readme.read_text(), f"README.md does not show the CI test command: {command}"

