@@ -14,14 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from jsonargparse import ArgumentError
+import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.loggers import CSVLogger, WandbLogger
+from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 
 import lit_gan.data  # noqa: F401  (registers the DataModules for --data NAME)
 import lit_gan.models  # noqa: F401  (registers the models for --model NAME)
 from lit_gan.callbacks import SampleGrid
 from lit_gan.data import ImageDataModule
 from lit_gan.models import GAN
+from lit_gan.tracking import WandbSettings, wandb_logger
 
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError)
 RUN_DIR_ENV = "LIT_GAN_RUN_DIR"
@@ -36,6 +39,15 @@ def new_run_dir(root: str | Path, name: str) -> Path:
         n += 1
         path = base.with_name(f"{base.name}-{n}")
     return path
+
+
+class SaveConfig(SaveConfigCallback):
+    """Writes `config.yaml` into the run directory and sends the resolved config to W&B."""
+
+    def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.experiment.config.update({"cli": self.config.as_dict()}, allow_val_change=True)
 
 
 class GANCLI(LightningCLI):
@@ -59,6 +71,7 @@ class GANCLI(LightningCLI):
             }
         )
         parser.add_argument("--runs_dir", default="runs", help="Parent folder of the per-run directories.")
+        parser.add_class_arguments(WandbSettings, "wandb")
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config.get(self.subcommand, self.config) if self.subcommand else self.config
@@ -80,11 +93,20 @@ class GANCLI(LightningCLI):
             trainer.strategy = f"{trainer.strategy}_find_unused_parameters_true"
         if cfg.checkpoint.dirpath is None:
             cfg.checkpoint.dirpath = str(ckpts)
-        if trainer.logger in (None, True):
-            trainer.logger = {
-                "class_path": "lightning.pytorch.loggers.CSVLogger",
-                "init_args": {"save_dir": str(run), "name": "", "version": ""},
-            }
+        self._default_loggers = trainer.logger in (None, True)
+        if self._default_loggers:
+            trainer.logger = False  # W&B + CSV are added in instantiate_trainer (they need the live run)
+
+    def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
+        trainer = super().instantiate_trainer(**kwargs)
+        if getattr(self, "_default_loggers", False):
+            cfg = self.config.get(self.subcommand, self.config) if self.subcommand else self.config
+            run = trainer.default_root_dir
+            trainer.loggers = [
+                wandb_logger(run, WandbSettings(**cfg.wandb), verbose=trainer.is_global_zero),
+                CSVLogger(save_dir=run, name="", version=""),
+            ]
+        return trainer
 
     def instantiate_classes(self) -> None:
         try:
@@ -139,11 +161,12 @@ def main(args: list[str] | None = None, run: bool = True) -> GANCLI:
     """Entry point of `lit-gan` and `python -m lit_gan`."""
     try:
         return GANCLI(
-            GAN,
+            None,  # any LightningModule taking image_shape and num_classes: the GANs, the metrics' Classifier
             ImageDataModule,
             subclass_mode_model=True,
             subclass_mode_data=True,
             auto_configure_optimizers=False,
+            save_config_callback=SaveConfig,
             save_config_kwargs={"overwrite": True},
             parser_kwargs={"exit_on_error": False},
             args=args,

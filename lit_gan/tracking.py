@@ -1,0 +1,74 @@
+"""Weights & Biases logging that never prompts and never hangs: online when there is an API key
+and the server answers, offline otherwise (upload later with `wandb sync`), `WANDB_MODE` first."""
+
+from __future__ import annotations
+
+import netrc
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from lightning.pytorch.loggers import WandbLogger
+
+
+@dataclass
+class WandbSettings:
+    """Where and how a run is logged to W&B."""
+
+    project: str = "lit_gan"
+    entity: str | None = None
+    tags: list[str] | None = None
+    log_model: bool = False  # upload checkpoints as artifacts
+
+
+def _host() -> str:
+    return urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
+
+
+def has_api_key() -> bool:
+    """An API key in the environment or in ~/.netrc (where `wandb login` puts it)."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        return netrc.netrc().authenticators(_host()) is not None
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+
+
+def reachable(host: str, timeout: float = 3.0) -> bool:
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wandb_mode() -> tuple[str, str | None]:
+    """The mode to log in and, when we chose offline ourselves, why."""
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"], None
+    if not has_api_key():
+        return "offline", "no API key; `wandb login` or WANDB_API_KEY logs online"
+    if not reachable(_host()):
+        return "offline", f"{_host()} is unreachable"
+    return "online", None
+
+
+def wandb_logger(run_dir: str | Path, settings: WandbSettings, verbose: bool = True) -> WandbLogger:
+    """A WandbLogger writing to `run_dir/wandb`, named after the run directory."""
+    mode, reason = wandb_mode()
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if reason and verbose:
+        print(f"W&B: {reason}. Logging offline to {run_dir / 'wandb'}; upload later: wandb sync {run_dir / 'wandb'}/offline-run-*")
+    return WandbLogger(
+        name=run_dir.name,
+        save_dir=str(run_dir),
+        project=settings.project,
+        entity=settings.entity,
+        tags=settings.tags,
+        log_model=settings.log_model,
+        mode=mode,
+    )
