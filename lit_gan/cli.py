@@ -16,15 +16,15 @@ from typing import Any
 from jsonargparse import ArgumentError
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, WandbLogger
+from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 
 import lit_gan.data  # noqa: F401  (registers the DataModules for --data NAME)
 import lit_gan.models  # noqa: F401  (registers the models for --model NAME)
-from lit_gan.callbacks import SampleGrid
+from lit_gan.callbacks import LastCheckpoint, SampleGrid
 from lit_gan.data import ImageDataModule
 from lit_gan.models import GAN
-from lit_gan.tracking import WandbSettings, wandb_logger
+from lit_gan.tracking import ResumableCSVLogger, WandbSettings, wandb_logger
 
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError)
 RUN_DIR_ENV = "LIT_GAN_RUN_DIR"
@@ -42,7 +42,12 @@ def new_run_dir(root: str | Path, name: str) -> Path:
 
 
 class SaveConfig(SaveConfigCallback):
-    """Writes `config.yaml` into the run directory and sends the resolved config to W&B."""
+    """`fit` writes `config.yaml` into the run directory and sends the resolved config to W&B;
+    validate/test/predict leave the run's config as it is."""
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage == "fit":
+            super().setup(trainer, pl_module, stage)
 
     def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         for logger in trainer.loggers:
@@ -59,11 +64,10 @@ class GANCLI(LightningCLI):
         parser.link_arguments("data.image_shape", "model.init_args.image_shape", apply_on="instantiate")
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
         parser.add_lightning_class_args(SampleGrid, "samples")
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")  # the best checkpoint
+        parser.add_lightning_class_args(LastCheckpoint, "last_checkpoint")
         parser.set_defaults(
             {
-                "checkpoint.save_last": True,
-                "checkpoint.save_on_exception": True,
                 "checkpoint.monitor": "val/g_loss",
                 "checkpoint.mode": "min",
                 "checkpoint.filename": "best-epoch{epoch:03d}",
@@ -91,22 +95,34 @@ class GANCLI(LightningCLI):
             )
         if trainer.strategy in DDP_STRATEGIES:  # a D-only backward leaves G's parameters unused
             trainer.strategy = f"{trainer.strategy}_find_unused_parameters_true"
-        if cfg.checkpoint.dirpath is None:
-            cfg.checkpoint.dirpath = str(ckpts)
-        self._default_loggers = trainer.logger in (None, True)
-        if self._default_loggers:
-            trainer.logger = False  # W&B + CSV are added in instantiate_trainer (they need the live run)
+        for group in ("checkpoint", "last_checkpoint"):
+            if cfg[group].dirpath is None:
+                cfg[group].dirpath = str(ckpts)
+        self._fresh_fit = fresh_fit
+
+    def _config(self) -> Any:
+        return self.config.get(self.subcommand, self.config) if self.subcommand else self.config
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
-        trainer = super().instantiate_trainer(**kwargs)
-        if getattr(self, "_default_loggers", False):
-            cfg = self.config.get(self.subcommand, self.config) if self.subcommand else self.config
-            run = trainer.default_root_dir
-            trainer.loggers = [
-                wandb_logger(run, WandbSettings(**cfg.wandb), verbose=trainer.is_global_zero),
-                CSVLogger(save_dir=run, name="", version=""),
-            ]
-        return trainer
+        """Default loggers: W&B and a CSV file. `fit` writes (a resumed fit continues) `metrics.csv`
+        in the run directory; validate, test and predict write `<command>-<time>/metrics.csv` beside it."""
+        cfg = self._config()
+        if cfg.trainer.logger in (None, True):
+            run = cfg.trainer.default_root_dir
+            version = "" if self.subcommand == "fit" else f"{self.subcommand}-{time.strftime('%Y%m%d-%H%M%S')}"
+            verbose = os.environ.get("LOCAL_RANK", "0") == "0"
+            kwargs["logger"] = [wandb_logger(run, WandbSettings(**cfg.wandb), verbose), ResumableCSVLogger(run, name="", version=version)]
+        return super().instantiate_trainer(**kwargs)
+
+    def after_instantiate_classes(self) -> None:
+        """Checks the model against the data before anything starts (W&B, training)."""
+        check = getattr(self.model, "check_data", None)
+        if callable(check):
+            try:
+                check(self.datamodule)
+            except USER_ERRORS as error:
+                fail(error)
+        super().after_instantiate_classes()
 
     def instantiate_classes(self) -> None:
         try:
@@ -126,11 +142,10 @@ class GANCLI(LightningCLI):
         if not self.trainer.is_global_zero:
             return
         grid = next((c.last_path for c in self.trainer.callbacks if isinstance(c, SampleGrid)), None)
-        ckpt = self.trainer.checkpoint_callback
+        last = next((c.best_model_path for c in self.trainer.callbacks if isinstance(c, LastCheckpoint)), None)
         print(f"\nRun directory: {self.trainer.default_root_dir}")
         print(f"Sample grid:   {grid}")
-        if ckpt is not None:
-            print(f"Checkpoint:    {ckpt.last_model_path or ckpt.best_model_path}")
+        print(f"Checkpoint:    {last}")
 
 
 def explain(message: str) -> str:
@@ -157,8 +172,17 @@ def fail(error: BaseException) -> None:
     raise SystemExit(2)
 
 
-def main(args: list[str] | None = None, run: bool = True) -> GANCLI:
-    """Entry point of `lit-gan` and `python -m lit_gan`."""
+def main(args: list[str] | None = None, run: bool = True) -> GANCLI | None:
+    """Entry point of `lit-gan` and `python -m lit_gan`; `lit-gan generate ...` samples checkpoints."""
+    argv = sys.argv[1:] if args is None else args
+    if argv[:1] == ["generate"]:
+        from lit_gan import generate
+
+        try:
+            generate.main(argv[1:])
+        except (*USER_ERRORS, FileExistsError) as error:
+            fail(error)
+        return None
     try:
         return GANCLI(
             None,  # any LightningModule taking image_shape and num_classes: the GANs, the metrics' Classifier

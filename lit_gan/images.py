@@ -18,9 +18,9 @@ def to_uint8(images: Tensor, value_range: tuple[float, float] = (-1.0, 1.0)) -> 
 
 def save_grid(images: Tensor, path: str | Path, nrow: int = 8, value_range: tuple[float, float] = (-1.0, 1.0)) -> Path:
     """Write `images` (N, C, H, W) as one PNG grid with `nrow` images per row."""
-    grid = make_grid(to_uint8(images, value_range), nrow=nrow, padding=2, pad_value=255)
+    grid = make_grid(to_uint8(images, value_range), nrow=nrow, padding=2, pad_value=255)[: images.shape[1]]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    array = grid.permute(1, 2, 0).numpy()
+    array = grid.permute(1, 2, 0).numpy()  # make_grid repeats one channel 3x; [:C] keeps grey as grey
     Image.fromarray(array[..., 0] if array.shape[2] == 1 else array).save(path)
     return path

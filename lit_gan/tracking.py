@@ -3,14 +3,18 @@ and the server answers, offline otherwise (upload later with `wandb sync`), `WAN
 
 from __future__ import annotations
 
+import csv
+import io
 import netrc
 import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
-from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.loggers import CSVLogger, WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
 
 
 @dataclass
@@ -63,7 +67,7 @@ def wandb_logger(run_dir: str | Path, settings: WandbSettings, verbose: bool = T
     run_dir.mkdir(parents=True, exist_ok=True)
     if reason and verbose:
         print(f"W&B: {reason}. Logging offline to {run_dir / 'wandb'}; upload later: wandb sync {run_dir / 'wandb'}/offline-run-*")
-    return WandbLogger(
+    logger = WandbLogger(
         name=run_dir.name,
         save_dir=str(run_dir),
         project=settings.project,
@@ -72,3 +76,21 @@ def wandb_logger(run_dir: str | Path, settings: WandbSettings, verbose: bool = T
         log_model=settings.log_model,
         mode=mode,
     )
+    logger._wandb_init.pop("anonymous", None)  # Lightning always passes it; wandb warns that it is unused
+    return logger
+
+
+class ResumableCSVLogger(CSVLogger):
+    """A CSVLogger that continues an existing `metrics.csv` (a resumed run) instead of deleting it."""
+
+    @property
+    def experiment(self) -> Any:
+        if self._experiment is not None:
+            return self._experiment
+        path = Path(self.log_dir) / "metrics.csv"
+        earlier = path.read_text() if path.is_file() else ""
+        writer = CSVLogger.experiment.fget(self)  # Lightning's writer removes an old metrics.csv
+        if earlier and rank_zero_only.rank == 0:
+            path.write_text(earlier)
+            writer.metrics_keys = sorted(next(csv.reader(io.StringIO(earlier))))
+        return writer

@@ -1,5 +1,7 @@
 """Callbacks: everything a user watches during training."""
 
+from lit_gan.callbacks.checkpoints import LastCheckpoint
+from lit_gan.callbacks.metrics import Evaluation
 from lit_gan.callbacks.samples import SampleGrid
 
-__all__ = ["SampleGrid"]
+__all__ = ["Evaluation", "LastCheckpoint", "SampleGrid"]

@@ -140,7 +140,7 @@ class ImageDataModule(lightning.LightningDataModule):
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=train,
+            sampler=EpochShuffle(len(dataset), self.seed) if train else None,  # type: ignore[arg-type]
             drop_last=train,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
@@ -259,6 +259,23 @@ class TorchvisionDataModule(TensorImageDataModule):
 
 
 # ------------------------------------------------------------------------- datasets
+class EpochShuffle(torch.utils.data.Sampler[int]):
+    """A random order that depends only on (seed, epoch): a resumed run sees the same batches.
+    Lightning calls `set_epoch` every epoch (and swaps in a DistributedSampler under DDP)."""
+
+    def __init__(self, n: int, seed: int = 0) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        return iter(torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
 class UInt8Images(Dataset):
     """uint8 images (N, C, H, W) + int64 labels (N,), fetched a whole batch at a time."""
 

@@ -10,10 +10,14 @@ Lightning's `global_step` counts optimizer steps (two or more per batch here), s
 from __future__ import annotations
 
 import copy
+import os
 import time
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L
+from lightning.pytorch.utilities import rank_zero_info
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -52,6 +56,14 @@ class GAN(L.LightningModule):
         d_norm: normalisation in D: "batch", "none" or "spectral".
         final_activation: G's output: "tanh" for data in [-1, 1], "sigmoid" for [0, 1].
         opt_g, opt_d: optimizer settings for G and D.
+        gp_weight, clip_value: gradient penalty weight (WGAN-GP), critic weight clipping (WGAN).
+        aux_classifier: ACGAN's class head on D (needs `conditional`).
+        maxout: pieces per maxout unit in the fully connected networks (0: ReLU).
+        minibatch_std: append the batch's feature standard deviation in D.
+        unroll_steps: train G against D unrolled this many steps ahead.
+        ema_decay: keep an exponential moving average of G (used outside training).
+        augment: DiffAugment policy for D's inputs, e.g. "translation,cutout,color".
+        weights_from: a checkpoint to start from (fine-tuning); tensors whose shape differs are skipped.
         sample_seed: seed of the fixed noise behind sample grids and `predict`.
     """
 
@@ -83,12 +95,14 @@ class GAN(L.LightningModule):
         unroll_steps: int = 0,
         ema_decay: float = 0.0,
         augment: str = "",
+        weights_from: str | None = None,
         sample_seed: int = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.opt_g, self.opt_d = Optim.parse(opt_g), Optim.parse(opt_d)
+        self.hparams.update(opt_g=asdict(self.opt_g), opt_d=asdict(self.opt_d))  # plain data in checkpoints
         check_settings(type(self).__name__, self.hparams)
         self.augment_policy = parse_policy(augment)
         make_g, make_d = ARCHITECTURES[arch]
@@ -99,11 +113,30 @@ class GAN(L.LightningModule):
             1 + (num_classes if aux_classifier else 0), maxout=maxout, minibatch_std=minibatch_std,
         )
         self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if ema_decay else None
+        if weights_from:
+            self.load_weights(weights_from)
         self.batches_seen = 0
+        self.training_seed = int(os.environ.get("PL_GLOBAL_SEED", sample_seed))
         rows = min(num_classes, 16) if conditional else 8
         fixed = torch.Generator().manual_seed(sample_seed)
         self.register_buffer("sample_z", self._noise(8, fixed).repeat(rows, 1) if conditional else self._noise(64, fixed))
         self.register_buffer("sample_labels", torch.arange(rows).repeat_interleave(8) if conditional else torch.zeros(64, dtype=torch.long))
+
+    def load_weights(self, path: str) -> list[str]:
+        """Copy G's, D's (and EMA's) weights from another run's checkpoint, e.g. to fine-tune on a
+        new dataset; returns the names skipped because their shape differs (another image size or
+        number of classes)."""
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"weights_from: no checkpoint at {path}")
+        theirs = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+        mine = self.state_dict()
+        fits = {k: v for k, v in theirs.items() if k in mine and v.shape == mine[k].shape and not k.startswith("sample_")}
+        require(bool(fits), f"weights_from: nothing in {path} fits this model's networks; is it a lit_gan checkpoint of the same arch?")
+        self.load_state_dict(fits, strict=False)
+        skipped = sorted(k for k in mine if k not in fits and not k.startswith("sample_"))
+        if skipped:
+            rank_zero_info(f"weights_from {path}: {len(fits)} tensors loaded, {len(skipped)} kept fresh: {', '.join(skipped[:6])}")
+        return skipped
 
     # ----- the discriminator's view -----------------------------------------------------
     def score(
@@ -194,6 +227,16 @@ class GAN(L.LightningModule):
         return (torch.sigmoid(scores) if self.hparams.loss in losses.LOGISTIC else scores).mean()
 
     def training_step(self, batch: Batch, batch_idx: int) -> None:
+        """One D step, then G's steps when it is G's turn. All randomness in the step (noise, label
+        flips, dropout, augmentation) is seeded by the batch count and the rank, so a resumed run
+        repeats the uninterrupted one exactly."""
+        seed = self.training_seed + self.batches_seen * self.trainer.world_size + self.global_rank
+        cuda = self.device.type == "cuda"
+        with torch.random.fork_rng(devices=[self.device.index or 0] if cuda else [], device_type="cuda"):
+            torch.manual_seed(seed)
+            self._train_step(batch)
+
+    def _train_step(self, batch: Batch) -> None:
         real, labels = batch[0], self._labels(batch[1])
         opt_g, opt_d = self.optimizers()
         self.batches_seen += 1
@@ -262,7 +305,10 @@ class GAN(L.LightningModule):
 
     # ----- bookkeeping ------------------------------------------------------------------
     def setup(self, stage: str) -> None:
-        data = getattr(self.trainer, "datamodule", None)
+        self.check_data(getattr(self.trainer, "datamodule", None))
+
+    def check_data(self, data: Any) -> None:
+        """Stops when G's output range does not match the data's (e.g. sigmoid vs [-1, 1])."""
         value_range = tuple(getattr(data, "value_range", ()))
         expected = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}[self.hparams.final_activation]
         require(
@@ -279,6 +325,8 @@ class GAN(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["batches_seen"] = self.batches_seen
+        checkpoint["training_seed"] = self.training_seed
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.batches_seen = checkpoint.get("batches_seen", 0)
+        self.training_seed = checkpoint.get("training_seed", self.training_seed)

@@ -68,7 +68,7 @@ def test_every_variant_trains_and_changes_both_networks(trainer_kwargs, cls):
 
 
 def test_variant_defaults():
-    assert DCGAN().hparams.arch == "dcgan" and DCGAN().hparams.opt_d == Optim(lr=2e-4, betas=(0.5, 0.999))
+    assert DCGAN().hparams.arch == "dcgan" and DCGAN().opt_d == Optim(lr=2e-4, betas=(0.5, 0.999))
     assert GAN().hparams.arch == "mlp" and GAN().hparams.width == 128
     assert CDCGAN(num_classes=10).conditional and not DCGAN().conditional
     assert CGAN(num_classes=10).hparams.arch == "mlp"

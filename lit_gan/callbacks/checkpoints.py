@@ -1,0 +1,21 @@
+"""`checkpoints/last.ckpt`: written after every epoch and when training is interrupted."""
+
+from __future__ import annotations
+
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """The checkpoint to resume from: `last.ckpt` after every validation (or epoch without one),
+    and on an exception, Ctrl-C or SIGTERM once training has started. (Lightning's `save_last`
+    only refreshes `last.ckpt` when a top-k checkpoint improves, so it can lag behind.)"""
+
+    def __init__(self, dirpath: str | None = None) -> None:
+        super().__init__(
+            dirpath=dirpath, filename="last", monitor=None, save_top_k=1, save_last=False,
+            enable_version_counter=False, save_on_exception=True,
+        )
+
+    def _should_save_on_exception(self, trainer: L.Trainer) -> bool:
+        return super()._should_save_on_exception(trainer) and trainer.global_step > 0

@@ -1,0 +1,191 @@
+"""FID, KID, IS, precision/recall, mode coverage and nearest neighbours of the generator, as a
+Callback: every N epochs during fit, and under ``lit-gan validate`` / ``lit-gan test``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning as L
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+
+from lit_gan.images import save_grid
+from lit_gan.metrics import cache
+from lit_gan.metrics.classifier import load_checkpoint, load_or_train
+from lit_gan.metrics.evaluate import Report, Settings, evaluate
+from lit_gan.metrics.extractors import ClassifierExtractor, FeatureExtractor, InceptionExtractor, inception_weights
+
+
+class Evaluation(L.Callback):
+    """Evaluates ``model.generate`` (in eval mode: the EMA generator when there is one) against
+    the data module's real images and logs ``{val,test}/<metric>``: ``fid``, ``kid_mean``,
+    ``kid_std``, ``is_mean``, ``is_std``, ``is_real_mean``/``is_real_std`` (the real images' own IS,
+    the reference), ``precision``, ``recall``, ``density``, ``coverage``, ``nn_distance`` (mean
+    distance of a sample to its nearest real image in feature space; ``nn_distance_real``: the
+    same for real images among themselves) and, with class metrics, ``classes_covered``,
+    ``class_kl``, ``classifier_accuracy`` and for conditional models ``label_accuracy``,
+    ``fid_class/<c>`` and ``fid_class_mean``.
+
+    Runs in ``on_validation_epoch_end`` (so ``ModelCheckpoint(monitor="val/fid")`` sees it; not
+    in the sanity check) every ``every_n_epochs`` epochs of a fit, at every ``validate``, and in
+    ``on_test_epoch_end``. Writes ``<run>/neighbours/<name>.png`` (each row: a sample, then its
+    nearest real images) and ``<run>/metrics/<name>.json`` (metrics + protocol), sends the picture
+    to loggers with ``log_image`` and the protocol to their hyperparameters.
+
+    DDP: global rank 0 generates and computes everything, then broadcasts the numbers so every
+    rank logs the same values (ranks hold identical generators, so splitting the work would only
+    save time, at the price of gathers and per-rank seeds). Metrics run in fp32 with autocast
+    off. The feature networks live in this callback, never in the model or its checkpoints.
+
+    Args:
+        every_n_epochs: evaluate after every n-th training epoch's validation (0: only under
+            validate/test).
+        extractor: "classifier" (a CNN trained on the dataset itself: offline, fast, needs labels)
+            or "inception" (torch-fidelity's Inception-v3, the standard FID network).
+        num_fake: generated samples per evaluation.
+        num_real: real images of ``real_split`` (a seeded subset; None: all).
+        real_split: the real reference split: "train", "val" or "test".
+        class_metrics: mode coverage (and label accuracy, per-class FID for conditional models)
+            from the dataset classifier; needs labelled data.
+        classifier_path: a checkpoint from ``lit-gan fit --config configs/<data>/classifier.yaml``;
+            None: train one on the training split (``classifier_epochs``) and cache it.
+        classifier_epochs: epochs of that automatic training.
+        feature_extractor_weights_path: the Inception weights file (None: the torch hub cache,
+            downloaded by torch-fidelity on first use).
+        cache_dir: cache of classifiers and real statistics (None: $LIT_GAN_CACHE or ~/.cache/lit_gan).
+        batch_size: images per generator / extractor call.
+        kid_subset_size: KID subset size (capped at the number of samples).
+        is_splits: IS splits.
+        cover_ratio: a class is covered when its share of the samples is >= cover_ratio x its share
+            of the data.
+        neighbour_rows: samples in the nearest-neighbour picture (each beside its 3 nearest).
+        seed: seed of the noise, the labels asked for and the real subset.
+    """
+
+    def __init__(
+        self,
+        every_n_epochs: int = 1,
+        extractor: Literal["classifier", "inception"] = "classifier",
+        num_fake: int = 10_000,
+        num_real: int | None = 10_000,
+        real_split: Literal["train", "val", "test"] = "train",
+        class_metrics: bool = True,
+        classifier_path: str | None = None,
+        classifier_epochs: int = 3,
+        feature_extractor_weights_path: str | None = None,
+        cache_dir: str | None = None,
+        batch_size: int = 250,
+        kid_subset_size: int = 1000,
+        is_splits: int = 10,
+        cover_ratio: float = 0.1,
+        neighbour_rows: int = 8,
+        seed: int = 0,
+    ) -> None:
+        if extractor not in ("classifier", "inception"):
+            raise ValueError(f"extractor must be 'classifier' or 'inception', got {extractor!r}")
+        if every_n_epochs < 0 or num_fake < 4 or (num_real is not None and num_real < 6):
+            raise ValueError("every_n_epochs must be >= 0, num_fake >= 4 and num_real >= 6 (or None); "
+                             f"got {every_n_epochs}, {num_fake}, {num_real}")
+        self.every_n_epochs, self.extractor = every_n_epochs, extractor
+        self.class_metrics, self.classifier_path, self.classifier_epochs = class_metrics, classifier_path, classifier_epochs
+        self.weights_path = feature_extractor_weights_path
+        self.settings = Settings(num_fake=num_fake, num_real=num_real, real_split=real_split, batch_size=batch_size,
+                                 kid_subset_size=kid_subset_size, is_splits=is_splits, cover_ratio=cover_ratio,
+                                 neighbour_rows=neighbour_rows, seed=seed, cache_dir=cache_dir)
+        self.last: Report | None = None
+        self._nets: dict[str, Any] = {}
+        self._protocol_logged = False
+
+    # ----- networks (built once per dataset, on first use) ------------------------------------
+    def networks(self, model: Any, datamodule: Any) -> tuple[FeatureExtractor, FeatureExtractor | None, dict | None]:
+        """(feature extractor, classifier extractor or None, classifier record) for this data."""
+        key = cache.digest(cache.dataset_spec(datamodule))
+        if self._nets.get("key") != key:
+            labelled = datamodule.num_classes >= 2
+            classifier = record = None
+            if self.extractor == "classifier" or (self.class_metrics and labelled):
+                if self.classifier_path:
+                    net, record = load_checkpoint(self.classifier_path, datamodule, model.device)
+                else:
+                    net, record = load_or_train(datamodule, self.settings.cache_dir, epochs=self.classifier_epochs,
+                                                device=model.device)
+                classifier = ClassifierExtractor(net)
+            features = classifier if self.extractor == "classifier" else InceptionExtractor(self.weights_path)
+            self._nets = {"key": key, "nets": (features, classifier if self.class_metrics else None, record)}
+        features, classifier, record = self._nets["nets"]
+        for net in (features, classifier):
+            if net is not None:
+                net.to(model.device)
+        return features, classifier, record
+
+    def evaluate(self, model: Any, datamodule: Any) -> Report:
+        """Every metric of ``model`` against ``datamodule`` (no Trainer needed); kept in ``self.last``."""
+        features, classifier, record = self.networks(model, datamodule)
+        self.last = evaluate(model, datamodule, features, self.settings, classifier, record)
+        return self.last
+
+    # ----- Lightning hooks ----------------------------------------------------------------------
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        """Fail before training on settings that cannot work: no data module, no labels for the
+        classifier, missing Inception weights."""
+        if not _is_generator(pl_module):
+            return
+        data = getattr(trainer, "datamodule", None)
+        if data is None or not hasattr(data, "image_shape"):
+            raise ValueError("the evaluation callback needs a lit_gan data module (trainer.fit(model, datamodule=...))")
+        if self.extractor == "classifier" and data.num_classes < 2:
+            raise ValueError(f"{type(data).__name__} has no labels, so the 'classifier' feature extractor cannot be "
+                             "trained; use --evaluation.extractor inception")
+        if self.extractor == "inception" and inception_weights(self.weights_path) is None and trainer.is_global_zero:
+            InceptionExtractor(self.weights_path)  # downloads now (or fails clearly) rather than after an epoch
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        if trainer.state.fn == "fit" and (not self.every_n_epochs or (trainer.current_epoch + 1) % self.every_n_epochs):
+            return
+        self._run(trainer, pl_module, "val")
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._run(trainer, pl_module, "test")
+
+    def _run(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if not _is_generator(pl_module):
+            return
+        metrics = None
+        if trainer.is_global_zero:
+            report = self.evaluate(pl_module, trainer.datamodule)
+            self._write(trainer, report, stage)
+            metrics = report.metrics
+        metrics = trainer.strategy.broadcast(metrics, src=0)
+        pl_module.log_dict({f"{stage}/{k}": v for k, v in metrics.items()}, sync_dist=True)
+
+    def _write(self, trainer: L.Trainer, report: Report, stage: str) -> None:
+        fn = str(trainer.state.fn.value if hasattr(trainer.state.fn, "value") else trainer.state.fn)
+        name = f"epoch_{trainer.current_epoch:03d}" if fn == "fit" else f"{fn}-epoch_{trainer.current_epoch:03d}"
+        root = Path(trainer.default_root_dir)
+        (root / "metrics").mkdir(parents=True, exist_ok=True)
+        (root / "metrics" / f"{name}.json").write_text(json.dumps({"stage": stage, **report.as_dict()}, indent=1, default=str))
+        picture = None
+        if report.neighbours is not None:
+            picture = save_grid(report.neighbours.float(), root / "neighbours" / f"{name}.png",
+                                nrow=self.settings.neighbour_k + 1, value_range=(0.0, 255.0))
+        for logger in trainer.loggers:
+            if picture is not None and hasattr(logger, "log_image"):
+                logger.log_image(key="neighbours", images=[str(picture)], step=trainer.global_step)
+            if not self._protocol_logged:
+                logger.log_hyperparams({"evaluation": report.protocol})
+        self._protocol_logged = True
+        m, p = report.metrics, report.protocol
+        accuracy = f", classifier test accuracy {p['classifier_accuracy']:.4f}" if p["classifier_accuracy"] is not None else ""
+        rank_zero_info(f"{stage}: FID {m['fid']:.3f}, KID {m['kid_mean']:.4f}, IS {m['is_mean']:.2f} ± {m['is_std']:.2f} "
+                       f"(real {m['is_real_mean']:.2f}) [{p['extractor']}, {p['num_fake']} generated vs {p['num_real']} "
+                       f"{p['real_split']} images {'x'.join(map(str, p['image_shape']))}{accuracy}]")
+
+
+def _is_generator(module: Any) -> bool:
+    ok = callable(getattr(module, "generate", None))
+    if not ok:
+        rank_zero_warn(f"Evaluation: {type(module).__name__} has no generate(); nothing to evaluate")
+    return ok

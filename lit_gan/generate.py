@@ -1,0 +1,119 @@
+"""`lit-gan generate`: images for chosen labels, latent interpolations and latent arithmetic
+from any lit_gan checkpoint. Seeded: the same command gives the same images.
+
+    lit-gan generate samples     --checkpoint last.ckpt --labels [3] --num 16 --out sevens
+    lit-gan generate interpolate --checkpoint last.ckpt --pairs 4 --steps 10
+    lit-gan generate arithmetic  --checkpoint last.ckpt --a [3,17] --b [5] --c [40,41]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from lit_gan.images import save_grid, to_uint8
+from lit_gan.models import GAN
+
+
+def load(checkpoint: str | Path, device: str = "cpu") -> GAN:
+    """Any variant's checkpoint: every variant is `GAN` with other defaults, kept in its hparams."""
+    if not Path(checkpoint).is_file():
+        raise FileNotFoundError(f"no checkpoint at {checkpoint}; runs keep theirs in runs/<run>/checkpoints/last.ckpt")
+    return GAN.load_from_checkpoint(checkpoint, map_location=device, weights_only=True).eval()
+
+
+def _out_dir(out: str | Path, overwrite: bool) -> Path:
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"{out} is not empty; choose another --out or pass --overwrite true")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _labels(model: GAN, labels: list[int] | None, n: int) -> Tensor | None:
+    k = model.hparams.num_classes
+    if not model.conditional:
+        if labels:
+            raise ValueError("this model is not conditional: it cannot draw chosen labels; leave --labels out")
+        return None
+    chosen = torch.tensor(labels if labels else list(range(k)))
+    if chosen.min() < 0 or chosen.max() >= k:
+        raise ValueError(f"labels must lie in 0..{k - 1} for this model, got {labels}")
+    return chosen.repeat((n + len(chosen) - 1) // len(chosen))[:n]
+
+
+def _noise(model: GAN, n: int, seed: int) -> Tensor:
+    return model._noise(n, torch.Generator().manual_seed(seed))
+
+
+@torch.no_grad()
+def _draw(model: GAN, z: Tensor, labels: Tensor | None) -> Tensor:
+    return model.generate(z=z.to(model.device), labels=None if labels is None else labels.to(model.device))
+
+
+def _value_range(model: GAN) -> tuple[float, float]:
+    return (0.0, 1.0) if model.hparams.final_activation == "sigmoid" else (-1.0, 1.0)
+
+
+def samples(
+    checkpoint: str, out: str = "generated", num: int = 64, labels: list[int] | None = None,
+    seed: int = 0, nrow: int = 8, overwrite: bool = False, device: str = "cpu",
+) -> Path:
+    """`num` images (cycling through `labels` for conditional models, all classes by default)
+    as `out/000000.png ...` and `out/grid.png`."""
+    model, folder = load(checkpoint, device), _out_dir(out, overwrite)
+    y = _labels(model, labels, num)
+    images = _draw(model, _noise(model, num, seed), y)
+    for i, image in enumerate(to_uint8(images, _value_range(model))):
+        save_grid(image[None].float() / 255, folder / f"{i:06d}.png", nrow=1, value_range=(0.0, 1.0))
+    return save_grid(images, folder / "grid.png", nrow=nrow, value_range=_value_range(model))
+
+
+def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    """Spherical interpolation, the right path between Gaussian latents (lerp for parallel ones)."""
+    cos = (a * b).sum(-1, keepdim=True) / (a.norm(dim=-1, keepdim=True) * b.norm(dim=-1, keepdim=True))
+    omega = torch.arccos(cos.clamp(-1 + 1e-7, 1 - 1e-7))
+    so = torch.sin(omega)
+    return torch.where(so.abs() < 1e-6, (1 - t) * a + t * b, (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / so)
+
+
+def interpolate(
+    checkpoint: str, out: str = "interpolation", pairs: int = 4, steps: int = 8, label: int | None = None,
+    seed: int = 0, overwrite: bool = False, device: str = "cpu",
+) -> Path:
+    """One row per pair of random latents, `steps` images from one to the other (slerp for normal
+    noise, straight lines for uniform noise); conditional models hold `label` fixed."""
+    model, folder = load(checkpoint, device), _out_dir(out, overwrite)
+    ends = _noise(model, 2 * pairs, seed).view(pairs, 2, -1)
+    t = torch.linspace(0, 1, steps).view(1, steps, 1)
+    a, b = ends[:, :1], ends[:, 1:]
+    z = slerp(a, b, t) if model.hparams.noise == "normal" else (1 - t) * a + t * b
+    y = _labels(model, [label] if label is not None else [0], pairs * steps)
+    return save_grid(_draw(model, z.reshape(pairs * steps, -1), y), folder / "grid.png", nrow=steps, value_range=_value_range(model))
+
+
+def arithmetic(
+    checkpoint: str, a: list[int], b: list[int], c: list[int], out: str = "arithmetic", num: int = 64,
+    label: int | None = None, seed: int = 0, overwrite: bool = False, device: str = "cpu",
+) -> Path:
+    """Latent vector arithmetic (Radford et al.): mean z of group A - group B + group C. Groups are
+    indices into the `num` samples that `generate samples --seed SEED` draws (its grid, row by
+    row). Writes one row: mean A, mean B, mean C, and the result."""
+    model, folder = load(checkpoint, device), _out_dir(out, overwrite)
+    z = _noise(model, num, seed)
+    for name, group in (("a", a), ("b", b), ("c", c)):
+        if not group or min(group) < 0 or max(group) >= num:
+            raise ValueError(f"--{name} needs sample indices in 0..{num - 1}, got {group}")
+    means = [z[torch.tensor(g)].mean(0) for g in (a, b, c)]
+    rows = torch.stack([*means, means[0] - means[1] + means[2]])
+    y = _labels(model, [label] if label is not None else [0], len(rows))
+    return save_grid(_draw(model, rows, y), folder / "grid.png", nrow=len(rows), value_range=_value_range(model))
+
+
+def main(args: list[str] | None = None) -> None:
+    from jsonargparse import CLI
+
+    path = CLI([samples, interpolate, arithmetic], args=args, as_positional=False)
+    print(f"Wrote {path}")

@@ -1,0 +1,102 @@
+"""On-disk cache (classifiers, real statistics) keyed by a hash of what the data is.
+
+The cache lives in ``$LIT_GAN_CACHE`` or ``~/.cache/lit_gan``. A dataset is identified by its
+class, its constructor arguments that change the images (not batch size, workers, download,
+value range or where the files are), its image shape, and a fingerprint of the split's content
+(size plus a hash of evenly spaced images and labels), so a moved data folder still hits the
+cache and a changed one does not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from lit_gan.data.base import stack_dataset
+
+CACHE_ENV = "LIT_GAN_CACHE"
+IGNORED_ARGS = {"self", "data_dir", "root", "batch_size", "num_workers", "predict_size", "download",
+                "value_range", "in_memory", "kwargs", "args"}
+"""Data module arguments that do not change which images a split holds."""
+
+
+def cache_dir(override: str | os.PathLike | None = None) -> Path:
+    """``override``, else ``$LIT_GAN_CACHE``, else ``~/.cache/lit_gan``."""
+    return Path(override or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "lit_gan").expanduser()
+
+
+def digest(*parts: Any) -> str:
+    """A short stable hash of JSON-able ``parts``."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def dataset_spec(datamodule: Any) -> dict[str, Any]:
+    """Class name, image-defining constructor arguments and image shape of a data module."""
+    args: dict[str, Any] = {}
+    for klass in type(datamodule).__mro__:
+        if "__init__" in vars(klass):
+            for name in inspect.signature(klass.__init__).parameters:
+                if name not in IGNORED_ARGS and name not in args and hasattr(datamodule, name):
+                    args[name] = getattr(datamodule, name)
+    return {"class": type(datamodule).__name__, "args": args, "image_shape": list(datamodule.image_shape)}
+
+
+def split_dataset(datamodule: Any, split: str) -> Dataset:
+    """The data module's ``train``/``val``/``test`` dataset (running ``setup`` if needed)."""
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
+    if getattr(datamodule, f"{split}_set", None) is None:
+        datamodule.setup("fit" if split in ("train", "val") else "test")
+    dataset = getattr(datamodule, f"{split}_set", None)
+    if dataset is None:
+        raise ValueError(f"{type(datamodule).__name__} has no {split} split")
+    return dataset
+
+
+def split_tensors(datamodule: Any, split: str, indices: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """uint8 images (N, C, H, W) and int64 labels of a split (or of ``indices`` in it)."""
+    dataset = split_dataset(datamodule, split)
+    if hasattr(dataset, "images") and hasattr(dataset, "labels"):  # in memory: UInt8Images
+        images, labels = dataset.images, dataset.labels
+        return (images, labels) if indices is None else (images[indices], labels[indices])
+    if indices is not None:
+        items = [dataset[int(i)] for i in indices]
+        return torch.stack([x for x, _ in items]), torch.as_tensor([int(y) for _, y in items])
+    return stack_dataset(dataset, getattr(datamodule, "num_workers", 0))
+
+
+def fingerprint(datamodule: Any, split: str, samples: int = 16) -> str:
+    """Size of the split plus a hash of ``samples`` evenly spaced images and their labels."""
+    n = len(split_dataset(datamodule, split))  # type: ignore[arg-type]
+    indices = torch.linspace(0, n - 1, min(samples, n)).round().long().unique()
+    images, labels = split_tensors(datamodule, split, indices)
+    h = hashlib.sha256(images.contiguous().numpy().tobytes() + labels.numpy().tobytes())
+    return f"{n}-{h.hexdigest()[:16]}"
+
+
+def save(obj: Any, path: Path) -> Path:
+    """``torch.save`` to a temporary file, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load(path: Path) -> Any | None:
+    """The cached object at ``path``, or None when absent or unreadable (then it is recomputed)."""
+    if not path.is_file():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception:  # noqa: BLE001 - a corrupt cache entry is recomputed
+        return None

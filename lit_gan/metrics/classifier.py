@@ -1,0 +1,183 @@
+"""A small CNN classifier of the dataset itself: the offline, fast feature extractor.
+
+Train it like any model (``lit-gan fit --config configs/mnist/classifier.yaml``) or let
+:func:`load_or_train` train and cache one the first time a metric needs it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lit_gan.metrics import cache
+
+log = logging.getLogger(__name__)
+Batch = tuple[Tensor, Tensor]
+
+
+class Classifier(L.LightningModule):
+    """Three conv blocks (BN, ReLU; width, 2*width, 4*width channels; two 4x4 stride-2, then 3x3),
+    global average pooling to the ``4 * width`` penultimate features, and a linear layer to class logits.
+
+    Inputs are images in [-1, 1] (batches from a data module in [0, 1] are rescaled). Logs
+    ``{train,val,test}/loss`` and ``{train,val,test}/acc``.
+
+    Args:
+        image_shape: (C, H, W); the CLI links it from the data.
+        num_classes: classes to predict (>= 2); the CLI links it from the data.
+        width: channels of the first convolution.
+        lr: Adam's peak learning rate (one-cycle schedule over the whole run).
+    """
+
+    def __init__(self, image_shape: tuple[int, int, int] = (1, 28, 28), num_classes: int = 10,
+                 width: int = 32, lr: float = 3e-3) -> None:
+        super().__init__()
+        if num_classes < 2:
+            raise ValueError(f"the classifier needs labelled data with >= 2 classes, got num_classes={num_classes}; "
+                             "use the 'inception' feature extractor for unlabelled data")
+        self.save_hyperparameters()
+        c, w = image_shape[0], width
+
+        def block(cin: int, cout: int, kernel: int, stride: int) -> list[nn.Module]:
+            return [nn.Conv2d(cin, cout, kernel, stride, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+
+        self.body = nn.Sequential(*block(c, w, 4, 2), *block(w, 2 * w, 4, 2), *block(2 * w, 4 * w, 3, 1),
+                                  nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(4 * w, num_classes)
+        self.input_range = (-1.0, 1.0)
+
+    def features(self, x: Tensor) -> Tensor:
+        """Penultimate features (N, 4 * width) of images in [-1, 1]."""
+        return self.body(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Class logits of images in [-1, 1]."""
+        return self.head(self.body(x))
+
+    def loss_and_accuracy(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        images, labels = batch
+        low, high = self.input_range
+        if (low, high) != (-1.0, 1.0):
+            images = (images - low) * (2.0 / (high - low)) - 1.0
+        logits = self(images)
+        return F.cross_entropy(logits, labels), (logits.argmax(1) == labels).float().mean()
+
+    def _step(self, batch: Batch, stage: str) -> Tensor:
+        loss, acc = self.loss_and_accuracy(batch)
+        self.log_dict({f"{stage}/loss": loss, f"{stage}/acc": acc}, prog_bar=stage != "train", sync_dist=stage != "train")
+        return loss
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def make_optimizer(self, total_steps: int) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+        """Adam with a one-cycle schedule peaking at ``lr`` over ``total_steps`` steps."""
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        return optimizer, torch.optim.lr_scheduler.OneCycleLR(optimizer, self.hparams.lr, total_steps=max(1, total_steps))
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        optimizer, schedule = self.make_optimizer(int(self.trainer.estimated_stepping_batches))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def setup(self, stage: str) -> None:
+        data = getattr(self.trainer, "datamodule", None)
+        self.input_range = tuple(getattr(data, "value_range", (-1.0, 1.0)))
+
+
+def uint8_to_input(images: Tensor) -> Tensor:
+    """uint8 images -> float32 in [-1, 1], the classifier's input."""
+    return images.float().div_(127.5).sub_(1.0)
+
+
+@torch.no_grad()
+def accuracy(model: Classifier, images: Tensor, labels: Tensor, batch_size: int = 500) -> float:
+    """Top-1 accuracy of ``model`` on uint8 ``images``."""
+    model.eval()
+    device, correct = model.device, 0
+    for x, y in zip(images.split(batch_size), labels.split(batch_size)):
+        correct += int((model(uint8_to_input(x.to(device))).argmax(1).cpu() == y).sum())
+    return correct / max(1, len(labels))
+
+
+def train(model: Classifier, images: Tensor, labels: Tensor, epochs: int, batch_size: int = 64, seed: int = 0) -> Classifier:
+    """Fit ``model`` on uint8 ``images`` with its own loss, optimizer and schedule (as under
+    ``lit-gan fit``, last incomplete batch dropped), in a plain loop: it runs inside a running
+    Trainer (e.g. on rank 0 of a DDP fit) without nesting another one."""
+    torch.manual_seed(seed)
+    order_rng = torch.Generator().manual_seed(seed)
+    per_epoch = max(1, len(images) // batch_size)
+    optimizer, schedule = model.make_optimizer(epochs * per_epoch)
+    model.train()
+    for _ in range(epochs):
+        for idx in torch.randperm(len(images), generator=order_rng)[: per_epoch * batch_size].split(batch_size):
+            x, y = uint8_to_input(images[idx].to(model.device)), labels[idx].to(model.device)
+            loss, _ = model.loss_and_accuracy((x, y))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+    return model.eval()
+
+
+def load_or_train(datamodule: Any, cache_root: str | Path | None = None, width: int = 32, lr: float = 3e-3,
+                  epochs: int = 3, batch_size: int = 64, seed: int = 0,
+                  device: torch.device | str = "cpu") -> tuple[Classifier, dict[str, Any]]:
+    """The classifier of ``datamodule``'s training split, from the cache or trained now (and cached).
+
+    Returns the model (eval mode, on ``device``) and its record: ``test_accuracy`` (on the data's
+    test split), ``train_seconds``, ``epochs``, ``path``. The cache key is the dataset
+    (:func:`cache.dataset_spec` + split fingerprints) and the training settings.
+    """
+    spec = cache.dataset_spec(datamodule)
+    if datamodule.num_classes < 2:
+        raise ValueError(f"{spec['class']} has no labels: the 'classifier' feature extractor needs labelled data; "
+                         "use extractor 'inception'")
+    key = cache.digest(spec, cache.fingerprint(datamodule, "train"), cache.fingerprint(datamodule, "test"),
+                       width, lr, epochs, batch_size, seed)
+    path = cache.cache_dir(cache_root) / "classifiers" / f"{spec['class']}-{key}.pt"
+    hparams = {"image_shape": tuple(datamodule.image_shape), "num_classes": datamodule.num_classes, "width": width, "lr": lr}
+    model = Classifier(**hparams)
+    stored = cache.load(path)
+    if stored is not None:
+        model.load_state_dict(stored["state_dict"])
+        return model.to(device).eval(), {**stored["record"], "path": str(path)}
+    images, labels = cache.split_tensors(datamodule, "train")
+    start = time.perf_counter()
+    with torch.random.fork_rng(devices=[]):
+        train(model.to(device), images, labels, epochs, batch_size, seed)
+    seconds = time.perf_counter() - start
+    record = {"test_accuracy": accuracy(model, *cache.split_tensors(datamodule, "test")), "train_seconds": seconds,
+              "epochs": epochs, "train_images": len(images), "dataset": spec}
+    cache.save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "record": record, "hparams": hparams}, path)
+    log.info("Trained the %s classifier in %.1f s: test accuracy %.4f (cached in %s)", spec["class"], seconds,
+             record["test_accuracy"], path)
+    return model, {**record, "path": str(path)}
+
+
+def load_checkpoint(path: str | Path, datamodule: Any, device: torch.device | str = "cpu") -> tuple[Classifier, dict[str, Any]]:
+    """A classifier trained with ``lit-gan fit`` (a Lightning checkpoint) and its accuracy on the
+    data's test split; its image shape and classes must match the data."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"classifier checkpoint {path} not found; train one with "
+                                "`lit-gan fit --config configs/<dataset>/classifier.yaml` or leave classifier_path unset")
+    model = Classifier.load_from_checkpoint(path, map_location="cpu").to(device).eval()
+    got = (tuple(model.hparams.image_shape), model.hparams.num_classes)
+    want = (tuple(datamodule.image_shape), datamodule.num_classes)
+    if got != want:
+        raise ValueError(f"classifier {path} was trained on images {got[0]} with {got[1]} classes, "
+                         f"but the data has {want[0]} with {want[1]}")
+    record = {"test_accuracy": accuracy(model, *cache.split_tensors(datamodule, "test")), "path": str(path)}
+    return model, record

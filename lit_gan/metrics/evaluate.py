@@ -1,0 +1,204 @@
+"""Evaluate a generator against a data module: real reference (cached), samples, every metric.
+
+:func:`evaluate` is what the :class:`~lit_gan.callbacks.Evaluation` callback runs; it works
+without a Trainer too (scripts, benchmarks).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from lit_gan.images import to_uint8
+from lit_gan.metrics import cache, scores
+from lit_gan.metrics.extractors import FeatureExtractor, InceptionExtractor
+
+REFERENCE_VERSION = 1
+"""Bump when the content of cached real references changes."""
+
+
+@dataclass
+class Settings:
+    """What an evaluation computes, and on how many samples (all of it is part of the protocol).
+
+    Args:
+        num_fake: generated samples.
+        num_real: real images of ``real_split`` (a seeded subset; None: the whole split).
+        real_split: the real reference: "train", "val" or "test".
+        batch_size: images per generator / extractor call.
+        kid_subsets, kid_subset_size: KID's random subsets (size capped at the smaller set).
+        is_splits: IS is the mean ± std over this many splits.
+        prc_neighbourhood: k of precision/recall (torch-fidelity's default 3).
+        dc_neighbourhood: k of density/coverage (Naeem et al.'s 5).
+        cover_ratio: a class is covered when its share of the samples is >= cover_ratio x its
+            share of the data.
+        neighbour_rows, neighbour_k: the nearest-neighbour picture: this many generated samples,
+            each beside its k nearest real images in feature space.
+        seed: seed of the noise, the labels asked for and the real subset.
+    """
+
+    num_fake: int = 10_000
+    num_real: int | None = 10_000
+    real_split: str = "train"
+    batch_size: int = 250
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    is_splits: int = 10
+    prc_neighbourhood: int = 3
+    dc_neighbourhood: int = 5
+    cover_ratio: float = 0.1
+    neighbour_rows: int = 8
+    neighbour_k: int = 3
+    seed: int = 0
+    cache_dir: str | None = None
+
+
+@dataclass
+class Report:
+    """Scalar ``metrics``, the ``protocol`` they were computed under, and the neighbour images
+    (uint8, ``neighbour_rows`` rows of one generated sample + its ``neighbour_k`` nearest real)."""
+
+    metrics: dict[str, float]
+    protocol: dict[str, Any]
+    class_fractions: list[float] | None = None
+    neighbours: Tensor | None = field(default=None, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"metrics": self.metrics, "protocol": self.protocol, "class_fractions": self.class_fractions}
+
+
+def extract(extractor: FeatureExtractor, images: Tensor, batch_size: int) -> tuple[Tensor, Tensor]:
+    """Features and logits of uint8 ``images``, ``batch_size`` at a time."""
+    parts = [extractor(chunk) for chunk in images.split(batch_size)]
+    return torch.cat([f for f, _ in parts]), torch.cat([lg for _, lg in parts])
+
+
+def real_reference(datamodule: Any, extractor: FeatureExtractor, settings: Settings) -> dict[str, Any]:
+    """Features and statistics of the real images, cached on disk by dataset (+ content
+    fingerprint), split, extractor, image size, number of images and seed."""
+    split, spec = settings.real_split, cache.dataset_spec(datamodule)
+    key = cache.digest(REFERENCE_VERSION, spec, cache.fingerprint(datamodule, split), split, extractor.key,
+                       settings.num_real, settings.seed, settings.dc_neighbourhood, settings.is_splits)
+    path = cache.cache_dir(settings.cache_dir) / "reference" / f"{spec['class']}-{split}-{extractor.key}-{key}.pt"
+    stored = cache.load(path)
+    if stored is not None:
+        return stored
+    n = len(cache.split_dataset(datamodule, split))  # type: ignore[arg-type]
+    indices = torch.arange(n)
+    if settings.num_real is not None and settings.num_real < n:
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(settings.seed))
+        indices = order[: settings.num_real].sort().values
+    images, labels = cache.split_tensors(datamodule, split, indices)
+    features, logits = extract(extractor, images, settings.batch_size)
+    classes = range(datamodule.num_classes if datamodule.num_classes >= 2 else 0)
+    reference = {
+        "indices": indices, "features": features, "logits": logits, "labels": labels.long(),
+        "stats": scores.fid_statistics(features),
+        "class_stats": {c: scores.fid_statistics(features[labels == c]) for c in classes if int((labels == c).sum()) >= 2},
+        "inception_score": scores.inception_score(logits, settings.is_splits, settings.seed),
+        "radii": scores.nearest(features, features, settings.dc_neighbourhood, exclude_self=True)[0][:, -1],
+        "nn_distance": float(scores.nearest(features, features, 1, exclude_self=True)[0].mean()),
+    }
+    cache.save(reference, path)
+    return reference
+
+
+@torch.no_grad()
+def generate(model: Any, n: int, labels: Tensor | None, settings: Settings, value_range: tuple[float, float]) -> Tensor:
+    """``n`` uint8 samples from ``model.generate`` in eval mode (the EMA generator if any), fp32,
+    with seeded noise; the global RNG state is left untouched."""
+    device = model.device
+    was_training = model.training
+    model.eval()
+    devices = [device] if device.type == "cuda" else []
+    out = []
+    try:
+        with torch.random.fork_rng(devices=devices), torch.autocast(device.type, enabled=False):
+            torch.manual_seed(settings.seed)
+            for start in range(0, n, settings.batch_size):
+                size = min(settings.batch_size, n - start)
+                if labels is None:
+                    images = model.generate(size)
+                else:
+                    images = model.generate(labels=labels[start : start + size].to(device))
+                out.append(to_uint8(images.float(), value_range))
+    finally:
+        model.train(was_training)
+    return torch.cat(out)
+
+
+def evaluate(model: Any, datamodule: Any, extractor: FeatureExtractor, settings: Settings,
+             classifier: FeatureExtractor | None = None, classifier_record: dict[str, Any] | None = None) -> Report:
+    """Every metric of ``model``'s samples against ``datamodule``'s real images.
+
+    ``extractor`` gives FID, KID, IS, precision/recall, density/coverage and nearest neighbours;
+    ``classifier`` (a dataset classifier, possibly the extractor itself) gives class predictions:
+    mode coverage and, for conditional models (``model.conditional``), label accuracy and
+    per-class FID. ``classifier_record["test_accuracy"]`` goes into the protocol.
+    """
+    start = time.perf_counter()
+    ref = real_reference(datamodule, extractor, settings)
+    num_classes = datamodule.num_classes if datamodule.num_classes >= 2 else 0
+    data_fractions = scores.class_fractions(ref["labels"], num_classes) if num_classes else None
+    conditional = bool(getattr(model, "conditional", False)) and data_fractions is not None
+    labels = None
+    if conditional:
+        drawn = torch.Generator().manual_seed(settings.seed)
+        labels = torch.multinomial(data_fractions.float(), settings.num_fake, replacement=True, generator=drawn)
+    images = generate(model, settings.num_fake, labels, settings, tuple(datamodule.value_range))
+    features, logits = extract(extractor, images, settings.batch_size)
+    real = ref["features"]
+
+    m: dict[str, float] = {"fid": scores.fid(ref["stats"], scores.fid_statistics(features))}
+    m["kid_mean"], m["kid_std"] = scores.kid(real, features, settings.kid_subsets, settings.kid_subset_size, settings.seed)
+    m["is_mean"], m["is_std"] = scores.inception_score(logits, settings.is_splits, settings.seed)
+    m["is_real_mean"], m["is_real_std"] = ref["inception_score"]
+    m["precision"], m["recall"] = scores.precision_recall(real, features, settings.prc_neighbourhood)
+    m["density"], m["coverage"] = scores.density_coverage(real, features, settings.dc_neighbourhood, ref["radii"])
+    nn_dist, nn_idx = scores.nearest(features, real, settings.neighbour_k)
+    m["nn_distance"], m["nn_distance_real"] = float(nn_dist[:, 0].mean()), ref["nn_distance"]
+
+    fractions = None
+    if classifier is not None and data_fractions is not None:
+        class_logits = logits if classifier is extractor else extract(classifier, images, settings.batch_size)[1]
+        predicted = class_logits.argmax(1)
+        coverage = scores.mode_coverage(predicted, data_fractions, settings.cover_ratio)
+        fractions = coverage.pop("class_fractions")
+        m.update(coverage)
+        if labels is not None:
+            m["label_accuracy"] = scores.label_accuracy(predicted, labels)
+            per_class = {c: scores.fid(stats, scores.fid_statistics(features[labels == c]))
+                         for c, stats in ref["class_stats"].items() if int((labels == c).sum()) >= 2}
+            m.update({f"fid_class/{c}": v for c, v in per_class.items()})
+            if per_class:
+                m["fid_class_mean"] = sum(per_class.values()) / len(per_class)
+    rows = min(settings.neighbour_rows, len(images))
+    real_idx = ref["indices"][nn_idx[:rows]]  # (rows, k) indices into the split
+    near = cache.split_tensors(datamodule, settings.real_split, real_idx.flatten())[0].view(rows, -1, *images.shape[1:])
+    neighbours = torch.cat([images[:rows, None], near], 1).flatten(0, 1)
+    m["eval_seconds"] = time.perf_counter() - start
+    protocol = _protocol(datamodule, extractor, settings, len(real), classifier, classifier_record)
+    if protocol.get("classifier_accuracy") is not None:
+        m["classifier_accuracy"] = protocol["classifier_accuracy"]
+    return Report({k: float(v) for k, v in m.items()}, protocol, fractions, neighbours)
+
+
+def _protocol(datamodule: Any, extractor: FeatureExtractor, settings: Settings, num_real: int,
+              classifier: FeatureExtractor | None, record: dict[str, Any] | None) -> dict[str, Any]:
+    shape = list(datamodule.image_shape)
+    resize = "bilinear to 299x299 (torch-fidelity, TF1-compatible)" if isinstance(extractor, InceptionExtractor) else "none"
+    out = {
+        "extractor": extractor.name, "extractor_key": extractor.key, "num_fake": settings.num_fake,
+        "num_real": num_real, "real_split": settings.real_split, "image_shape": shape, "resize": resize,
+        "dataset": cache.dataset_spec(datamodule), "classifier": None, "classifier_accuracy": None,
+        "settings": {k: v for k, v in dataclasses.asdict(settings).items() if k != "cache_dir"},
+    }
+    if classifier is not None and record is not None:
+        out["classifier"] = {"name": classifier.name, "path": record.get("path")}
+        out["classifier_accuracy"] = record.get("test_accuracy")
+    return out

@@ -1,0 +1,64 @@
+"""The dataset classifier: shapes, training under Lightning, automatic training and its cache, configs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+import yaml
+
+import lit_gan.data
+from lit_gan.data import EmbeddedMNIST
+from lit_gan.metrics import Classifier, classifier as classifier_module
+from lit_gan.metrics.classifier import load_or_train
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_classifier_gives_logits_and_penultimate_features():
+    model = Classifier((3, 32, 32), 10, width=8)
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    assert model(x).shape == (4, 10) and model.features(x).shape == (4, 32)
+    with pytest.raises(ValueError, match="labelled data"):
+        Classifier((1, 28, 28), 0)
+
+
+def test_classifier_trains_under_lightning_with_data_in_0_1(tmp_path):
+    L.seed_everything(0)
+    data = EmbeddedMNIST(batch_size=64, value_range=(0.0, 1.0))
+    model = Classifier(data.image_shape, data.num_classes, width=8)
+    trainer = L.Trainer(default_root_dir=tmp_path, max_epochs=1, limit_val_batches=2,
+                        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(model, datamodule=data)
+    assert model.input_range == (0.0, 1.0)  # batches in [0, 1] are rescaled to the [-1, 1] it expects
+    metrics = trainer.callback_metrics
+    assert {"train/loss", "train/acc", "val/loss", "val/acc"} <= set(metrics)
+    assert metrics["val/acc"] > 0.35  # one epoch (70 steps) of a width-8 net: far above chance (0.1)
+
+
+def test_automatic_training_is_cached_by_dataset(trained_cache, mnist, monkeypatch):
+    root, record = trained_cache
+    assert record["test_accuracy"] > 0.8 and record["epochs"] == 1
+    assert Path(record["path"]).is_file() and Path(record["path"]).parent == root / "classifiers"
+    monkeypatch.setattr(classifier_module, "train", lambda *a, **k: pytest.fail("trained again instead of loading"))
+    model, again = load_or_train(mnist, root, epochs=1)
+    assert again["test_accuracy"] == record["test_accuracy"] and not model.training
+    # another split of the same dataset is another dataset: not the cached classifier
+    other = EmbeddedMNIST(seed=1)
+    other.setup()
+    with pytest.raises(pytest.fail.Exception, match="trained again"):
+        load_or_train(other, root, epochs=1)
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist", "cifar10"])
+def test_classifier_configs_name_the_classifier_and_the_dataset(dataset):
+    spec = yaml.safe_load((REPO / "configs" / dataset / "classifier.yaml").read_text())
+    assert spec["model"]["class_path"] == "lit_gan.metrics.Classifier"
+    data_class = getattr(lit_gan.data, spec["data"]["class_path"].rsplit(".", 1)[-1])
+    data = data_class(**{**spec["data"].get("init_args", {}), "download": False})
+    model = Classifier(data.image_shape, data.num_classes, **spec["model"].get("init_args", {}))
+    assert model(torch.zeros(2, *data.image_shape)).shape == (2, 10)
+    assert spec["checkpoint"] == {"monitor": "val/acc", "mode": "max"}
+    assert spec["trainer"]["max_epochs"] >= 1

@@ -1,0 +1,91 @@
+"""`lit-gan generate` and fine-tuning from another run's weights."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from lit_gan import generate
+from lit_gan.cli import main
+from lit_gan.models import CDCGAN, DCGAN
+from tests.conftest import TINY
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("gen") / "model.ckpt"
+    model = CDCGAN(num_classes=10, **TINY)
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams), "pytorch-lightning_version": "2.6.6"}, path)
+    return path
+
+
+def test_samples_for_a_chosen_label_are_reproducible(checkpoint, tmp_path):
+    main(["generate", "samples", f"--checkpoint={checkpoint}", "--labels=[3]", "--num=5", f"--out={tmp_path / 'a'}"])
+    main(["generate", "samples", f"--checkpoint={checkpoint}", "--labels=[3]", "--num=5", f"--out={tmp_path / 'b'}"])
+    files = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert files == ["000000.png", "000001.png", "000002.png", "000003.png", "000004.png", "grid.png"]
+    assert Image.open(tmp_path / "a" / "000000.png").size == (28, 28)
+    for name in files:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    # the files are what the model draws for label 3 with the seeded noise
+    model = generate.load(checkpoint)
+    expected = generate._draw(model, generate._noise(model, 5, 0), torch.full((5,), 3))
+    saved = torch.tensor(list(Image.open(tmp_path / "a" / "000001.png").getdata()), dtype=torch.float).view(28, 28)
+    assert torch.allclose(saved, ((expected[1, 0] + 1) / 2 * 255).round(), atol=1)
+
+
+def test_other_labels_and_seeds_give_other_images(checkpoint, tmp_path):
+    model = generate.load(checkpoint)
+    z = generate._noise(model, 4, 0)
+    assert not torch.equal(generate._draw(model, z, torch.full((4,), 1)), generate._draw(model, z, torch.full((4,), 2)))
+    assert not torch.equal(z, generate._noise(model, 4, 1))
+
+
+def test_interpolation_starts_and_ends_at_the_two_latents():
+    a, b = torch.randn(1, 1, 16), torch.randn(1, 1, 16)
+    t = torch.linspace(0, 1, 5).view(1, 5, 1)
+    path = generate.slerp(a, b, t)
+    torch.testing.assert_close(path[0, 0], a[0, 0])
+    torch.testing.assert_close(path[0, -1], b[0, 0])
+    # slerp keeps the norm of unit vectors (lerp would shrink it halfway)
+    u, v = torch.nn.functional.normalize(a, dim=-1), torch.nn.functional.normalize(b, dim=-1)
+    assert generate.slerp(u, v, t).norm(dim=-1).sub(1).abs().max() < 1e-5
+
+
+def test_interpolation_and_arithmetic_write_grids(checkpoint, tmp_path):
+    main(["generate", "interpolate", f"--checkpoint={checkpoint}", "--pairs=2", "--steps=6", "--label=4", f"--out={tmp_path / 'i'}"])
+    assert Image.open(tmp_path / "i" / "grid.png").size == (6 * 30 + 2, 2 * 30 + 2)
+    main(["generate", "arithmetic", f"--checkpoint={checkpoint}", "--a=[0,1]", "--b=[2]", "--c=[3,4]", f"--out={tmp_path / 'x'}"])
+    assert Image.open(tmp_path / "x" / "grid.png").size == (4 * 30 + 2, 30 + 2)
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--labels=[10]"], "labels must lie in 0..9"),
+        (["--out={out}"], "is not empty"),
+    ],
+)
+def test_generate_bad_input(checkpoint, tmp_path, capsys, args, message):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "keep.png").write_bytes(b"x")
+    args = [a.format(out=tmp_path / "taken") for a in args]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["generate", "samples", f"--checkpoint={checkpoint}", *args, f"--out={tmp_path / 'fresh'}"] if "--out" not in args[0] else ["generate", "samples", f"--checkpoint={checkpoint}", *args])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert (tmp_path / "taken" / "keep.png").read_bytes() == b"x"
+
+
+def test_fine_tuning_starts_from_another_runs_weights(checkpoint):
+    source = torch.load(checkpoint, weights_only=True)["state_dict"]
+    same = CDCGAN(num_classes=10, weights_from=str(checkpoint), **TINY)
+    assert all(torch.equal(v, source[k]) for k, v in same.state_dict().items() if not k.startswith("sample_"))
+    # another dataset with 3 channels and 5 classes: what fits is loaded, the rest stays fresh
+    other = CDCGAN(image_shape=(3, 28, 28), num_classes=5, weights_from=str(checkpoint), **TINY)
+    state = other.state_dict()
+    assert torch.equal(state["generator.upsample.0.weight"], source["generator.upsample.0.weight"])
+    assert state["generator.upsample.3.weight"].shape != source["generator.upsample.3.weight"].shape
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        DCGAN(weights_from="missing.ckpt")

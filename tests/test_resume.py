@@ -1,0 +1,62 @@
+"""Resuming from last.ckpt continues exactly; an interruption leaves a checkpoint to resume from."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from lit_gan.cli import main
+
+ARGS = [
+    "--model=CDCGAN",
+    "--model.init_args.width=8",
+    "--model.init_args.latent_dim=16",
+    "--model.init_args.label_flip=0.1",  # more randomness that must be replayed
+    "--data=EmbeddedMNIST",
+    "--data.init_args.batch_size=32",
+    "--trainer.accelerator=cpu",
+    "--trainer.limit_train_batches=3",
+    "--trainer.limit_val_batches=1",
+    "--trainer.enable_progress_bar=false",
+    "--trainer.enable_model_summary=false",
+    "--trainer.deterministic=true",
+    "--seed_everything=7",
+]
+
+
+def weights(run: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+
+
+def test_interrupted_then_resumed_run_matches_uninterrupted_run(tmp_path):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    main(["fit", *ARGS, "--trainer.max_epochs=3", f"--trainer.default_root_dir={straight}"])
+    main(["fit", *ARGS, "--trainer.max_epochs=1", f"--trainer.default_root_dir={split}"])
+    main(["fit", *ARGS, "--trainer.max_epochs=3", f"--trainer.default_root_dir={split}",
+          f"--ckpt_path={split / 'checkpoints' / 'last.ckpt'}"])
+    a, b = weights(straight), weights(split)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert sorted(p.name for p in (split / "samples").iterdir()) == ["epoch_000.png", "epoch_001.png", "epoch_002.png"]
+
+
+def test_sigterm_during_training_leaves_a_resumable_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "lit_gan", "fit", *ARGS, "--trainer.limit_train_batches=1.0",
+           "--trainer.max_epochs=100", f"--trainer.default_root_dir={run}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (run / "samples" / "epoch_000.png").exists():
+        time.sleep(0.5)  # wait until training is well under way
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert ckpt["batches_seen"] > 0 and ckpt["epoch"] < 100
+    cli = main(["fit", *ARGS, "--trainer.max_epochs", str(ckpt["epoch"] + 2), "--trainer.limit_train_batches=3", f"--trainer.default_root_dir={run}",
+                f"--ckpt_path={run / 'checkpoints' / 'last.ckpt'}"])
+    assert cli.model.batches_seen > ckpt["batches_seen"]
