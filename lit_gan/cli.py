@@ -21,7 +21,7 @@ from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 
 import lit_gan.data  # noqa: F401  (registers the DataModules for --data NAME)
 import lit_gan.models  # noqa: F401  (registers the models for --model NAME)
-from lit_gan.callbacks import LastCheckpoint, SampleGrid
+from lit_gan.callbacks import Evaluation, LastCheckpoint, SampleGrid
 from lit_gan.data import ImageDataModule
 from lit_gan.models import GAN
 from lit_gan.tracking import ResumableCSVLogger, WandbSettings, wandb_logger
@@ -64,11 +64,16 @@ class GANCLI(LightningCLI):
         parser.link_arguments("data.image_shape", "model.init_args.image_shape", apply_on="instantiate")
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
         parser.add_lightning_class_args(SampleGrid, "samples")
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")  # the best checkpoint
+        parser.add_lightning_class_args(Evaluation, "evaluation")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")  # the best checkpoint, by FID
         parser.add_lightning_class_args(LastCheckpoint, "last_checkpoint")
+        parser.link_arguments("evaluation.every_n_epochs", "checkpoint.every_n_epochs")
         parser.set_defaults(
             {
-                "checkpoint.monitor": "val/g_loss",
+                "evaluation.every_n_epochs": 5,
+                "evaluation.num_fake": 5000,
+                "evaluation.num_real": 5000,
+                "checkpoint.monitor": "val/fid",
                 "checkpoint.mode": "min",
                 "checkpoint.filename": "best-epoch{epoch:03d}",
                 "checkpoint.auto_insert_metric_name": False,

@@ -1,12 +1,14 @@
 """Shared test settings: tiny networks and few batches so the suite stays fast on 2 CPU cores."""
 
 import os
+import tempfile
 
 import pytest
 import torch
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
+os.environ["LIT_GAN_CACHE"] = tempfile.mkdtemp(prefix="lit_gan_cache_")  # classifiers, real statistics
 torch.set_num_threads(1)  # tiny networks: one thread is faster than two
 
 TINY = {"width": 8, "latent_dim": 16}

@@ -24,7 +24,9 @@ from lit_gan.optim import Optim
 pytestmark = pytest.mark.usefixtures("cli_env")
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = sorted(REPO.glob("configs/**/*.yaml"))
+ALL_CONFIGS = sorted(REPO.glob("configs/**/*.yaml"))
+CLASSIFIER_CONFIGS = [p for p in ALL_CONFIGS if p.name == "classifier.yaml"]
+CONFIGS = [p for p in ALL_CONFIGS if p not in CLASSIFIER_CONFIGS]
 
 TINY_MODEL = ["--model.init_args.width=8", "--model.init_args.latent_dim=16"]
 TINY_TRAINER = [
@@ -36,6 +38,7 @@ TINY_TRAINER = [
     "--trainer.enable_progress_bar=false",
     "--trainer.enable_model_summary=false",
     "--trainer.accelerator=cpu",
+    "--evaluation.every_n_epochs=0",  # FID & co. have their own tests (tests/metrics, below)
 ]
 
 # Data module class name -> (fixture giving its data_dir / root, the CLI argument it goes to).
@@ -171,3 +174,29 @@ def test_config_runs_a_short_fit(config: Path, tmp_path: Path, request: pytest.F
         assert (pixels == pixels[..., :1]).all(), "a grid of 1-channel images should be grey"
     first = pixels[2 : 2 + size, 2 : 2 + size]
     assert first.std() > 0, "the first sample of the grid is a flat colour"
+
+
+@pytest.mark.parametrize("config", CLASSIFIER_CONFIGS, ids=[p.parent.name for p in CLASSIFIER_CONFIGS])
+def test_classifier_config_trains_the_metrics_classifier(config: Path, tmp_path: Path, request: pytest.FixtureRequest):
+    data_class = class_name(yaml.safe_load(config.read_text())["data"])
+    cli = main(["fit", "--config", str(config), "--model.init_args.width=8", *TINY_TRAINER,
+                f"--runs_dir={tmp_path}", *data_overrides(request, data_class)])
+    assert type(cli.model).__name__ == "Classifier"
+    assert 0.0 <= cli.trainer.callback_metrics["val/acc"].item() <= 1.0
+    run = Path(cli.trainer.default_root_dir)
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    assert not (run / "samples").exists()  # no generator, no sample grids
+
+
+def test_fit_with_evaluation_keeps_the_best_checkpoint_by_fid(tmp_path: Path, cli_env):
+    args = ["fit", "--config", str(REPO / "configs" / "quickstart.yaml"), *TINY_MODEL, *TINY_TRAINER,
+            "--trainer.max_epochs=2", "--evaluation.every_n_epochs=1", "--evaluation.num_fake=200",
+            "--evaluation.num_real=200", "--evaluation.classifier_epochs=1", "--evaluation.kid_subset_size=100",
+            "--data.init_args.val_size=64", f"--runs_dir={tmp_path}"]
+    cli = main(args)
+    run = Path(cli.trainer.default_root_dir)
+    fid = cli.trainer.callback_metrics["val/fid"].item()
+    assert fid > 0 and (run / "metrics" / "epoch_001.json").is_file()
+    best = cli.trainer.checkpoint_callback
+    assert best.monitor == "val/fid" and Path(best.best_model_path).name.startswith("best-epoch")
+    assert best.best_model_score.item() <= fid + 1e-6  # the best is the lowest FID seen

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L
+import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from lit_gan.images import save_grid
@@ -30,8 +31,10 @@ class Evaluation(L.Callback):
     Runs in ``on_validation_epoch_end`` (so ``ModelCheckpoint(monitor="val/fid")`` sees it; not
     in the sanity check) every ``every_n_epochs`` epochs of a fit, at every ``validate``, and in
     ``on_test_epoch_end``. Writes ``<run>/neighbours/<name>.png`` (each row: a sample, then its
-    nearest real images) and ``<run>/metrics/<name>.json`` (metrics + protocol), sends the picture
-    to loggers with ``log_image`` and the protocol to their hyperparameters.
+    nearest real images) and ``<run>/metrics/<name>.json`` (metrics + protocol), ``<name>`` being
+    ``epoch_NNN`` in a fit and ``validate-<checkpoint>``/``test-<checkpoint>`` otherwise; sends the
+    picture to loggers with ``log_image`` and the protocol to their hyperparameters
+    (``evaluation_protocol``).
 
     DDP: global rank 0 generates and computes everything, then broadcasts the numbers so every
     rank logs the same values (ranks hold identical generators, so splitting the work would only
@@ -55,10 +58,11 @@ class Evaluation(L.Callback):
             downloaded by torch-fidelity on first use).
         cache_dir: cache of classifiers and real statistics (None: $LIT_GAN_CACHE or ~/.cache/lit_gan).
         batch_size: images per generator / extractor call.
-        kid_subset_size: KID subset size (capped at the number of samples).
+        kid_subsets, kid_subset_size: KID's random subsets (torch-fidelity's 100 x 1000; the size is
+            capped at the number of samples).
         is_splits: IS splits.
         cover_ratio: a class is covered when its share of the samples is >= cover_ratio x its share
-            of the data.
+            of the data (default: 2.5% of the samples for one of ten equal classes).
         neighbour_rows: samples in the nearest-neighbour picture (each beside its 3 nearest).
         seed: seed of the noise, the labels asked for and the real subset.
     """
@@ -76,9 +80,10 @@ class Evaluation(L.Callback):
         feature_extractor_weights_path: str | None = None,
         cache_dir: str | None = None,
         batch_size: int = 250,
+        kid_subsets: int = 100,
         kid_subset_size: int = 1000,
         is_splits: int = 10,
-        cover_ratio: float = 0.1,
+        cover_ratio: float = 0.25,
         neighbour_rows: int = 8,
         seed: int = 0,
     ) -> None:
@@ -91,8 +96,8 @@ class Evaluation(L.Callback):
         self.class_metrics, self.classifier_path, self.classifier_epochs = class_metrics, classifier_path, classifier_epochs
         self.weights_path = feature_extractor_weights_path
         self.settings = Settings(num_fake=num_fake, num_real=num_real, real_split=real_split, batch_size=batch_size,
-                                 kid_subset_size=kid_subset_size, is_splits=is_splits, cover_ratio=cover_ratio,
-                                 neighbour_rows=neighbour_rows, seed=seed, cache_dir=cache_dir)
+                                 kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, is_splits=is_splits,
+                                 cover_ratio=cover_ratio, neighbour_rows=neighbour_rows, seed=seed, cache_dir=cache_dir)
         self.last: Report | None = None
         self._nets: dict[str, Any] = {}
         self._protocol_logged = False
@@ -102,22 +107,26 @@ class Evaluation(L.Callback):
         """(feature extractor, classifier extractor or None, classifier record) for this data."""
         key = cache.digest(cache.dataset_spec(datamodule))
         if self._nets.get("key") != key:
-            labelled = datamodule.num_classes >= 2
-            classifier = record = None
-            if self.extractor == "classifier" or (self.class_metrics and labelled):
-                if self.classifier_path:
-                    net, record = load_checkpoint(self.classifier_path, datamodule, model.device)
-                else:
-                    net, record = load_or_train(datamodule, self.settings.cache_dir, epochs=self.classifier_epochs,
-                                                device=model.device)
-                classifier = ClassifierExtractor(net)
-            features = classifier if self.extractor == "classifier" else InceptionExtractor(self.weights_path)
-            self._nets = {"key": key, "nets": (features, classifier if self.class_metrics else None, record)}
+            # hooks may run in inference mode (the nets outlive it); building must not move the training RNG
+            with torch.inference_mode(False), torch.random.fork_rng(devices=[]):
+                self._nets = {"key": key, "nets": self._build(model, datamodule)}
         features, classifier, record = self._nets["nets"]
         for net in (features, classifier):
             if net is not None:
                 net.to(model.device)
         return features, classifier, record
+
+    def _build(self, model: Any, datamodule: Any) -> tuple[FeatureExtractor, FeatureExtractor | None, dict | None]:
+        classifier = record = None
+        if self.extractor == "classifier" or (self.class_metrics and datamodule.num_classes >= 2):
+            if self.classifier_path:
+                net, record = load_checkpoint(self.classifier_path, datamodule, model.device)
+            else:
+                net, record = load_or_train(datamodule, self.settings.cache_dir, epochs=self.classifier_epochs,
+                                            device=model.device)
+            classifier = ClassifierExtractor(net)
+        features = classifier if self.extractor == "classifier" else InceptionExtractor(self.weights_path)
+        return features, classifier if self.class_metrics else None, record
 
     def evaluate(self, model: Any, datamodule: Any) -> Report:
         """Every metric of ``model`` against ``datamodule`` (no Trainer needed); kept in ``self.last``."""
@@ -129,7 +138,7 @@ class Evaluation(L.Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         """Fail before training on settings that cannot work: no data module, no labels for the
         classifier, missing Inception weights."""
-        if not _is_generator(pl_module):
+        if stage == "predict" or not _is_generator(pl_module):
             return
         data = getattr(trainer, "datamodule", None)
         if data is None or not hasattr(data, "image_shape"):
@@ -162,11 +171,15 @@ class Evaluation(L.Callback):
         pl_module.log_dict({f"{stage}/{k}": v for k, v in metrics.items()}, sync_dist=True)
 
     def _write(self, trainer: L.Trainer, report: Report, stage: str) -> None:
-        fn = str(trainer.state.fn.value if hasattr(trainer.state.fn, "value") else trainer.state.fn)
-        name = f"epoch_{trainer.current_epoch:03d}" if fn == "fit" else f"{fn}-epoch_{trainer.current_epoch:03d}"
+        fn = str(getattr(trainer.state.fn, "value", trainer.state.fn))
+        if fn == "fit":
+            name = f"epoch_{trainer.current_epoch:03d}"
+        else:  # validate/test on a checkpoint, whose epoch the trainer does not restore
+            name = f"{fn}-{Path(trainer.ckpt_path).stem}" if trainer.ckpt_path else fn
         root = Path(trainer.default_root_dir)
         (root / "metrics").mkdir(parents=True, exist_ok=True)
-        (root / "metrics" / f"{name}.json").write_text(json.dumps({"stage": stage, **report.as_dict()}, indent=1, default=str))
+        record = json.dumps({"stage": stage, **report.as_dict()}, indent=1, default=str)
+        (root / "metrics" / f"{name}.json").write_text(record)
         picture = None
         if report.neighbours is not None:
             picture = save_grid(report.neighbours.float(), root / "neighbours" / f"{name}.png",
@@ -175,10 +188,11 @@ class Evaluation(L.Callback):
             if picture is not None and hasattr(logger, "log_image"):
                 logger.log_image(key="neighbours", images=[str(picture)], step=trainer.global_step)
             if not self._protocol_logged:
-                logger.log_hyperparams({"evaluation": report.protocol})
+                logger.log_hyperparams({"evaluation_protocol": report.protocol})
         self._protocol_logged = True
         m, p = report.metrics, report.protocol
-        accuracy = f", classifier test accuracy {p['classifier_accuracy']:.4f}" if p["classifier_accuracy"] is not None else ""
+        accuracy = p["classifier_accuracy"]
+        accuracy = f", classifier test accuracy {accuracy:.4f}" if accuracy is not None else ""
         rank_zero_info(f"{stage}: FID {m['fid']:.3f}, KID {m['kid_mean']:.4f}, IS {m['is_mean']:.2f} ± {m['is_std']:.2f} "
                        f"(real {m['is_real_mean']:.2f}) [{p['extractor']}, {p['num_fake']} generated vs {p['num_real']} "
                        f"{p['real_split']} images {'x'.join(map(str, p['image_shape']))}{accuracy}]")

@@ -24,6 +24,8 @@ class SampleGrid(L.Callback):
 
     @torch.no_grad()
     def write(self, trainer: L.Trainer, model: L.LightningModule, name: str) -> Path | None:
+        if not callable(getattr(model, "generate", None)):  # e.g. the metrics' Classifier
+            return None
         was_training = model.training
         model.eval()
         images = model.generate(labels=model.sample_labels, z=model.sample_z)

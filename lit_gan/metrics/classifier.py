@@ -6,7 +6,6 @@ Train it like any model (``lit-gan fit --config configs/mnist/classifier.yaml``)
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -14,11 +13,11 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 
 from lit_gan.metrics import cache
 
-log = logging.getLogger(__name__)
 Batch = tuple[Tensor, Tensor]
 
 
@@ -149,25 +148,29 @@ def load_or_train(datamodule: Any, cache_root: str | Path | None = None, width: 
                        width, lr, epochs, batch_size, seed)
     path = cache.cache_dir(cache_root) / "classifiers" / f"{spec['class']}-{key}.pt"
     hparams = {"image_shape": tuple(datamodule.image_shape), "num_classes": datamodule.num_classes, "width": width, "lr": lr}
-    model = Classifier(**hparams)
     stored = cache.load(path)
-    if stored is not None:
-        model.load_state_dict(stored["state_dict"])
-        return model.to(device).eval(), {**stored["record"], "path": str(path)}
-    images, labels = cache.split_tensors(datamodule, "train")
-    start = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
+    # callers may be inside a validation loop's inference mode (the weights must be normal tensors)
+    # or in a training run (whose RNG must not move)
+    with torch.inference_mode(False), torch.enable_grad(), torch.random.fork_rng(devices=[]):
+        model = Classifier(**hparams)
+        if stored is not None:
+            model.load_state_dict(stored["state_dict"])
+            return model.to(device).eval(), {**stored["record"], "path": str(path)}
+        images, labels = cache.split_tensors(datamodule, "train")
+        start = time.perf_counter()
         train(model.to(device), images, labels, epochs, batch_size, seed)
     seconds = time.perf_counter() - start
     record = {"test_accuracy": accuracy(model, *cache.split_tensors(datamodule, "test")), "train_seconds": seconds,
               "epochs": epochs, "train_images": len(images), "dataset": spec}
-    cache.save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "record": record, "hparams": hparams}, path)
-    log.info("Trained the %s classifier in %.1f s: test accuracy %.4f (cached in %s)", spec["class"], seconds,
-             record["test_accuracy"], path)
+    weights = {k: v.cpu() for k, v in model.state_dict().items()}
+    cache.save({"state_dict": weights, "record": record, "hparams": hparams}, path)
+    rank_zero_info(f"Trained the {spec['class']} classifier in {seconds:.1f} s: test accuracy "
+                   f"{record['test_accuracy']:.4f} (cached in {path})")
     return model, {**record, "path": str(path)}
 
 
-def load_checkpoint(path: str | Path, datamodule: Any, device: torch.device | str = "cpu") -> tuple[Classifier, dict[str, Any]]:
+def load_checkpoint(path: str | Path, datamodule: Any,
+                    device: torch.device | str = "cpu") -> tuple[Classifier, dict[str, Any]]:
     """A classifier trained with ``lit-gan fit`` (a Lightning checkpoint) and its accuracy on the
     data's test split; its image shape and classes must match the data."""
     if not Path(path).is_file():

@@ -36,7 +36,8 @@ class Settings:
         prc_neighbourhood: k of precision/recall (torch-fidelity's default 3).
         dc_neighbourhood: k of density/coverage (Naeem et al.'s 5).
         cover_ratio: a class is covered when its share of the samples is >= cover_ratio x its
-            share of the data.
+            share of the data (0.25: 2.5% of the samples for one of ten equal classes; keep it
+            above the classifier's confusion, or misclassified samples "cover" classes).
         neighbour_rows, neighbour_k: the nearest-neighbour picture: this many generated samples,
             each beside its k nearest real images in feature space.
         seed: seed of the noise, the labels asked for and the real subset.
@@ -51,7 +52,7 @@ class Settings:
     is_splits: int = 10
     prc_neighbourhood: int = 3
     dc_neighbourhood: int = 5
-    cover_ratio: float = 0.1
+    cover_ratio: float = 0.25
     neighbour_rows: int = 8
     neighbour_k: int = 3
     seed: int = 0
@@ -166,26 +167,38 @@ def evaluate(model: Any, datamodule: Any, extractor: FeatureExtractor, settings:
     fractions = None
     if classifier is not None and data_fractions is not None:
         class_logits = logits if classifier is extractor else extract(classifier, images, settings.batch_size)[1]
-        predicted = class_logits.argmax(1)
-        coverage = scores.mode_coverage(predicted, data_fractions, settings.cover_ratio)
-        fractions = coverage.pop("class_fractions")
-        m.update(coverage)
-        if labels is not None:
-            m["label_accuracy"] = scores.label_accuracy(predicted, labels)
-            per_class = {c: scores.fid(stats, scores.fid_statistics(features[labels == c]))
-                         for c, stats in ref["class_stats"].items() if int((labels == c).sum()) >= 2}
-            m.update({f"fid_class/{c}": v for c, v in per_class.items()})
-            if per_class:
-                m["fid_class_mean"] = sum(per_class.values()) / len(per_class)
-    rows = min(settings.neighbour_rows, len(images))
-    real_idx = ref["indices"][nn_idx[:rows]]  # (rows, k) indices into the split
-    near = cache.split_tensors(datamodule, settings.real_split, real_idx.flatten())[0].view(rows, -1, *images.shape[1:])
-    neighbours = torch.cat([images[:rows, None], near], 1).flatten(0, 1)
+        fractions = _class_metrics(m, class_logits.argmax(1), labels, features, ref, data_fractions, settings)
+    neighbours = _neighbours(images, nn_idx, ref, datamodule, settings)
     m["eval_seconds"] = time.perf_counter() - start
     protocol = _protocol(datamodule, extractor, settings, len(real), classifier, classifier_record)
     if protocol.get("classifier_accuracy") is not None:
         m["classifier_accuracy"] = protocol["classifier_accuracy"]
     return Report({k: float(v) for k, v in m.items()}, protocol, fractions, neighbours)
+
+
+def _class_metrics(m: dict[str, float], predicted: Tensor, labels: Tensor | None, features: Tensor,
+                   ref: dict[str, Any], data_fractions: Tensor, settings: Settings) -> list[float]:
+    """Adds mode coverage (and for conditional samples, ``labels`` given: label accuracy and
+    per-class FID) to ``m``; returns the predicted-class histogram."""
+    coverage = scores.mode_coverage(predicted, data_fractions, settings.cover_ratio)
+    fractions = coverage.pop("class_fractions")
+    m.update(coverage)
+    if labels is not None:
+        m["label_accuracy"] = scores.label_accuracy(predicted, labels)
+        per_class = {c: scores.fid(stats, scores.fid_statistics(features[labels == c]))
+                     for c, stats in ref["class_stats"].items() if int((labels == c).sum()) >= 2}
+        m.update({f"fid_class/{c}": v for c, v in per_class.items()})
+        if per_class:
+            m["fid_class_mean"] = sum(per_class.values()) / len(per_class)
+    return fractions
+
+
+def _neighbours(images: Tensor, nn_idx: Tensor, ref: dict[str, Any], datamodule: Any, settings: Settings) -> Tensor:
+    """The first ``neighbour_rows`` samples, each followed by its nearest real images (uint8)."""
+    rows = min(settings.neighbour_rows, len(images))
+    real_idx = ref["indices"][nn_idx[:rows]]  # (rows, k) indices into the split
+    near = cache.split_tensors(datamodule, settings.real_split, real_idx.flatten())[0]
+    return torch.cat([images[:rows, None], near.view(rows, -1, *images.shape[1:])], 1).flatten(0, 1)
 
 
 def _protocol(datamodule: Any, extractor: FeatureExtractor, settings: Settings, num_real: int,

@@ -12,15 +12,16 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
-from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+from torch_fidelity import feature_extractor_inceptionv3 as fidelity_inception
 
 from lit_gan.data.base import download_or_raise
 from lit_gan.metrics.classifier import Classifier, uint8_to_input
 
-INCEPTION_URL: str = URL_INCEPTION_V3
+INCEPTION_URL: str = fidelity_inception.URL_INCEPTION_V3
 INCEPTION_FILE = INCEPTION_URL.rsplit("/", 1)[-1]
 INCEPTION_ALIASES = (INCEPTION_FILE, "pt_inception-2015-12-05-6726825d.pth")
-"""torch-fidelity's file name, and pytorch-fid's name for the same weights (sha256 prefix 6726825d)."""
+"""torch-fidelity's file, then pytorch-fid's conversion of the same TensorFlow FID graph (2015-12-05),
+whose parameter names match torch-fidelity's network; both are looked for in the torch hub cache."""
 
 
 class FeatureExtractor:
@@ -67,16 +68,17 @@ class InceptionExtractor(FeatureExtractor):
     """torch-fidelity's ``FeatureExtractorInceptionV3`` (images resized to 299 inside it)."""
 
     def __init__(self, weights_path: str | None = None) -> None:
-        from torch_fidelity import feature_extractor_inceptionv3 as fe
-
         path = inception_weights(weights_path)
-        features = ["2048", "logits_unbiased"]
+        network, features = fidelity_inception.FeatureExtractorInceptionV3, ["2048", "logits_unbiased"]
         if path is not None:
-            self.net = fe.FeatureExtractorInceptionV3("inception-v3-compat", features, feature_extractor_weights_path=path)
+            self.net = network("inception-v3-compat", features, feature_extractor_weights_path=path)
         else:  # torch-fidelity downloads the weights into the torch hub cache
             built: list[nn.Module] = []
-            download_or_raise(lambda: built.append(fe.FeatureExtractorInceptionV3("inception-v3-compat", features, verbose=False)),
-                              FileNotFoundError(missing_inception_message()))
+
+            def build() -> None:
+                built.append(network("inception-v3-compat", features, verbose=False))
+
+            download_or_raise(build, FileNotFoundError(missing_inception_message()))
             self.net, path = built[0], str(hub_checkpoints() / INCEPTION_FILE)
         self.name = "inception-v3-compat"
         self.key = f"inception-{Path(path).name}-{Path(path).stat().st_size if Path(path).is_file() else 0}"
@@ -95,9 +97,9 @@ def hub_checkpoints() -> Path:
 def missing_inception_message(path: str | None = None) -> str:
     where = f"{path} does not exist" if path else f"{hub_checkpoints() / INCEPTION_FILE} is not there"
     return (
-        f"Inception-v3 FID weights not found: {where}. Download {INCEPTION_FILE} ({INCEPTION_URL}; pytorch-fid "
-        f"ships the same weights as {INCEPTION_ALIASES[1]}) and put it in {hub_checkpoints()} (torch-fidelity's "
-        f"torch hub cache), or pass its path as feature_extractor_weights_path "
+        f"Inception-v3 FID weights not found: {where}. Download {INCEPTION_FILE} ({INCEPTION_URL}) and put it "
+        f"in {hub_checkpoints()} (the torch hub cache torch-fidelity reads; pytorch-fid's conversion "
+        f"{INCEPTION_ALIASES[1]} is accepted there too), or pass its path as feature_extractor_weights_path "
         f"(--evaluation.feature_extractor_weights_path), or use extractor 'classifier' (a classifier trained on "
         f"the dataset itself, works offline)"
     )

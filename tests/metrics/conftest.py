@@ -1,26 +1,34 @@
-"""Fixtures of the metrics tests: EmbeddedMNIST, one tiny auto-trained classifier per session
-(1 epoch, in a temporary cache), one torch thread (the networks are small; two threads on a busy
-2-core machine are slower)."""
+"""Fixtures of the metrics tests: EmbeddedMNIST, one small classifier per session trained
+automatically by the Evaluation callback inside `trainer.validate` (2 epochs, in a temporary
+cache), one torch and one BLAS thread (the networks are small; two threads on a busy 2-core
+machine are much slower)."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
+from threadpoolctl import threadpool_limits
 
+from lit_gan.callbacks import Evaluation
 from lit_gan.data import EmbeddedMNIST
 from lit_gan.metrics.classifier import load_or_train
+from tests.metrics.fakes import RealDigits
 
-CLASSIFIER_EPOCHS = 1
+CLASSIFIER_EPOCHS = 2
 
 
 @pytest.fixture(autouse=True)
 def one_thread():
+    """One torch thread and one BLAS thread for numpy (torch-fidelity's FID/KID run in numpy: on a
+    busy 2-core machine OpenBLAS's second thread makes a 128x128 eigvals 0.8 s instead of 3 ms)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
     torch.set_num_threads(threads)
 
 
@@ -33,12 +41,21 @@ def mnist() -> EmbeddedMNIST:
 
 @pytest.fixture(scope="session")
 def trained_cache(tmp_path_factory: pytest.TempPathFactory, mnist: EmbeddedMNIST) -> tuple[Path, dict]:
-    """A cache dir holding the auto-trained classifier of EmbeddedMNIST, and its record."""
+    """A cache dir holding the classifier of EmbeddedMNIST, trained on first use inside a
+    validation loop (inference mode), and its record."""
     root = tmp_path_factory.mktemp("lit_gan_cache")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    _, record = load_or_train(mnist, root, epochs=CLASSIFIER_EPOCHS)
+    limits = threadpool_limits(limits=1, user_api="blas")
+    callback = Evaluation(num_fake=100, num_real=500, kid_subsets=2, cache_dir=str(root),
+                          classifier_epochs=CLASSIFIER_EPOCHS)
+    trainer = L.Trainer(default_root_dir=root / "run", logger=False, enable_progress_bar=False,
+                        enable_model_summary=False, limit_val_batches=1, callbacks=[callback])
+    trainer.validate(RealDigits(mnist.val_set.images, mnist.val_set.labels), datamodule=mnist)
+    _, record = load_or_train(mnist, root, epochs=CLASSIFIER_EPOCHS)  # from the cache
+    assert callback.last.protocol["classifier_accuracy"] == record["test_accuracy"]
     torch.set_num_threads(threads)
+    limits.restore_original_limits()
     return root, record
 
 

@@ -10,9 +10,11 @@ import torch
 import yaml
 
 import lit_gan.data
+from lit_gan.callbacks import Evaluation
 from lit_gan.data import EmbeddedMNIST
 from lit_gan.metrics import Classifier, classifier as classifier_module
 from lit_gan.metrics.classifier import load_or_train
+from tests.metrics.conftest import CLASSIFIER_EPOCHS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -37,19 +39,28 @@ def test_classifier_trains_under_lightning_with_data_in_0_1(tmp_path):
     assert {"train/loss", "train/acc", "val/loss", "val/acc"} <= set(metrics)
     assert metrics["val/acc"] > 0.35  # one epoch (70 steps) of a width-8 net: far above chance (0.1)
 
+    # its checkpoint serves the evaluation (--evaluation.classifier_path), checked against the data
+    trainer.save_checkpoint(tmp_path / "classifier.ckpt")
+    evaluation = Evaluation(classifier_path=str(tmp_path / "classifier.ckpt"), cache_dir=str(tmp_path / "cache"))
+    features, classifier, record = evaluation.networks(model, data)
+    assert features is classifier and features.net.hparams.width == 8
+    assert record["test_accuracy"] == pytest.approx(float(metrics["val/acc"]), abs=0.15)  # val = test here
+    with pytest.raises(ValueError, match=r"trained on images \(1, 28, 28\).*has \(1, 32, 32\)"):
+        Evaluation(classifier_path=str(tmp_path / "classifier.ckpt")).networks(model, EmbeddedMNIST(image_size=32))
+
 
 def test_automatic_training_is_cached_by_dataset(trained_cache, mnist, monkeypatch):
     root, record = trained_cache
-    assert record["test_accuracy"] > 0.8 and record["epochs"] == 1
+    assert record["test_accuracy"] > 0.9 and record["epochs"] == CLASSIFIER_EPOCHS
     assert Path(record["path"]).is_file() and Path(record["path"]).parent == root / "classifiers"
     monkeypatch.setattr(classifier_module, "train", lambda *a, **k: pytest.fail("trained again instead of loading"))
-    model, again = load_or_train(mnist, root, epochs=1)
+    model, again = load_or_train(mnist, root, epochs=CLASSIFIER_EPOCHS)
     assert again["test_accuracy"] == record["test_accuracy"] and not model.training
     # another split of the same dataset is another dataset: not the cached classifier
     other = EmbeddedMNIST(seed=1)
     other.setup()
     with pytest.raises(pytest.fail.Exception, match="trained again"):
-        load_or_train(other, root, epochs=1)
+        load_or_train(other, root, epochs=CLASSIFIER_EPOCHS)
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist", "cifar10"])
