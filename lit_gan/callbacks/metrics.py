@@ -44,8 +44,9 @@ class Evaluation(L.Callback):
     Args:
         every_n_epochs: evaluate after every n-th training epoch's validation (0: only under
             validate/test).
-        extractor: "classifier" (a CNN trained on the dataset itself: offline, fast, needs labels)
-            or "inception" (torch-fidelity's Inception-v3, the standard FID network).
+        extractor: "classifier" (a CNN trained on the dataset itself: offline, fast, needs labels),
+            "inception" (torch-fidelity's Inception-v3, the standard FID network), or "auto"
+            (the classifier for labelled data, Inception otherwise).
         num_fake: generated samples per evaluation.
         num_real: real images of ``real_split`` (a seeded subset; None: all).
         real_split: the real reference split: "train", "val" or "test".
@@ -70,7 +71,7 @@ class Evaluation(L.Callback):
     def __init__(
         self,
         every_n_epochs: int = 1,
-        extractor: Literal["classifier", "inception"] = "classifier",
+        extractor: Literal["auto", "classifier", "inception"] = "auto",
         num_fake: int = 10_000,
         num_real: int | None = 10_000,
         real_split: Literal["train", "val", "test"] = "train",
@@ -87,8 +88,8 @@ class Evaluation(L.Callback):
         neighbour_rows: int = 8,
         seed: int = 0,
     ) -> None:
-        if extractor not in ("classifier", "inception"):
-            raise ValueError(f"extractor must be 'classifier' or 'inception', got {extractor!r}")
+        if extractor not in ("auto", "classifier", "inception"):
+            raise ValueError(f"extractor must be 'auto', 'classifier' or 'inception', got {extractor!r}")
         if every_n_epochs < 0 or num_fake < 4 or (num_real is not None and num_real < 6):
             raise ValueError("every_n_epochs must be >= 0, num_fake >= 4 and num_real >= 6 (or None); "
                              f"got {every_n_epochs}, {num_fake}, {num_real}")
@@ -116,16 +117,23 @@ class Evaluation(L.Callback):
                 net.to(model.device)
         return features, classifier, record
 
+    def extractor_for(self, datamodule: Any) -> str:
+        """'auto' is the dataset classifier when the data has labels, else Inception."""
+        if self.extractor != "auto":
+            return self.extractor
+        return "classifier" if datamodule.num_classes >= 2 else "inception"
+
     def _build(self, model: Any, datamodule: Any) -> tuple[FeatureExtractor, FeatureExtractor | None, dict | None]:
         classifier = record = None
-        if self.extractor == "classifier" or (self.class_metrics and datamodule.num_classes >= 2):
+        extractor = self.extractor_for(datamodule)
+        if extractor == "classifier" or (self.class_metrics and datamodule.num_classes >= 2):
             if self.classifier_path:
                 net, record = load_checkpoint(self.classifier_path, datamodule, model.device)
             else:
                 net, record = load_or_train(datamodule, self.settings.cache_dir, epochs=self.classifier_epochs,
                                             device=model.device)
             classifier = ClassifierExtractor(net)
-        features = classifier if self.extractor == "classifier" else InceptionExtractor(self.weights_path)
+        features = classifier if extractor == "classifier" else InceptionExtractor(self.weights_path)
         return features, classifier if self.class_metrics else None, record
 
     def evaluate(self, model: Any, datamodule: Any) -> Report:
@@ -138,15 +146,16 @@ class Evaluation(L.Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         """Fail before training on settings that cannot work: no data module, no labels for the
         classifier, missing Inception weights."""
-        if stage == "predict" or not _is_generator(pl_module):
+        if stage == "predict" or not _is_generator(pl_module) or (stage == "fit" and not self.every_n_epochs):
             return
         data = getattr(trainer, "datamodule", None)
         if data is None or not hasattr(data, "image_shape"):
             raise ValueError("the evaluation callback needs a lit_gan data module (trainer.fit(model, datamodule=...))")
-        if self.extractor == "classifier" and data.num_classes < 2:
+        extractor = self.extractor_for(data)
+        if extractor == "classifier" and data.num_classes < 2:
             raise ValueError(f"{type(data).__name__} has no labels, so the 'classifier' feature extractor cannot be "
                              "trained; use --evaluation.extractor inception")
-        if self.extractor == "inception" and inception_weights(self.weights_path) is None and trainer.is_global_zero:
+        if extractor == "inception" and inception_weights(self.weights_path) is None and trainer.is_global_zero:
             InceptionExtractor(self.weights_path)  # downloads now (or fails clearly) rather than after an epoch
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

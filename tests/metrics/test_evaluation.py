@@ -151,3 +151,15 @@ def test_val_fid_is_there_for_model_checkpoint_every_n_epochs(tmp_path, mnist, c
     fit.validate(model, datamodule=data, ckpt_path=checkpoint.best_model_path)
     assert float(fit.callback_metrics["val/fid"]) == pytest.approx(float(checkpoint.best_model_score))
     assert (tmp_path / "metrics" / f"validate-{Path(checkpoint.best_model_path).stem}.json").is_file()
+
+
+def test_auto_extractor_is_the_classifier_for_labelled_data_and_inception_otherwise():
+    from types import SimpleNamespace
+
+    from lit_gan.callbacks import Evaluation
+
+    auto = Evaluation()
+    assert auto.extractor_for(SimpleNamespace(num_classes=10)) == "classifier"
+    assert auto.extractor_for(SimpleNamespace(num_classes=1)) == "inception"  # e.g. CIFAR-10 horses only
+    assert auto.extractor_for(SimpleNamespace(num_classes=0)) == "inception"
+    assert Evaluation(extractor="inception").extractor_for(SimpleNamespace(num_classes=10)) == "inception"
