@@ -134,6 +134,8 @@ def main() -> None:
           f"{epochs} epoch(s) x {per_epoch} batches x {a.repeats} repeats per side")
     print(f"1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs "
           "(noisy timings if it exceeds the thread count)")
+    print(f"ratio of the best runs (max images/s, the least disturbed by other processes): "
+          f"{max(rates['lit_gan']) / max(rates['plain']):.3f}")
     print(f"target lit_gan >= {TARGET} x plain: {'MET' if ratio >= TARGET else 'NOT MET'} (ratio {ratio:.3f})")
 
 
