@@ -1,0 +1,83 @@
+"""Real W&B in offline mode: what a run leaves on disk, and that nothing prompts or hangs."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import wandb
+
+from lit_gan import tracking
+from lit_gan.cli import main
+
+ARGS = [
+    "--model=CDCGAN", "--model.init_args.width=8", "--model.init_args.latent_dim=16", "--data=EmbeddedMNIST",
+    "--data.init_args.batch_size=32", "--trainer.accelerator=cpu", "--trainer.max_epochs=2",
+    "--trainer.limit_train_batches=3", "--trainer.limit_val_batches=2", "--trainer.log_every_n_steps=1",
+    "--trainer.enable_progress_bar=false", "--evaluation.every_n_epochs=0",
+]
+
+
+def records(run_dir: Path) -> list[dict]:
+    """The records of the offline run's .wandb log, read with W&B's own `wandb leet inspect`."""
+    (log,) = (run_dir / "wandb").glob("offline-run-*/run-*.wandb")
+    wandb_cli = shutil.which("wandb") or str(Path(sys.executable).parent / "wandb")
+    done = subprocess.run([wandb_cli, "leet", "inspect", "--json", str(log)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
+def test_offline_run_holds_config_history_and_images(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("WANDB_MODE", raising=False)  # no key, no WANDB_MODE: lit_gan picks offline itself
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr("sys.argv", ["lit-gan"])
+    cli = main(["fit", *ARGS, f"--runs_dir={tmp_path}"])
+    run = Path(cli.trainer.default_root_dir)
+    wandb.finish()  # flush the run's log, as the end of the `lit-gan` process does
+    out = capsys.readouterr().out
+    assert sum("W&B:" in line and "offline" in line for line in out.splitlines()) == 1
+    recs = records(run)
+    config = {}
+    for r in recs:
+        if r["type"] in ("config", "run"):
+            config.update(r[r["type"]].get("update", r[r["type"]].get("config", {}).get("update", {})))
+    assert config["cli"]["model"]["class_path"] == "lit_gan.models.CDCGAN"  # the resolved CLI config
+    assert config["arch"] == "dcgan" and config["conditional"] is True  # the model's hyperparameters
+    history_keys = set()
+    for r in recs:
+        if r["type"] == "history":
+            history_keys |= set(r["history"]["item"])
+    assert {"train/d_loss", "train/g_loss", "train/d_real", "train/d_fake", "val/d_loss"} <= history_keys
+    assert {"samples._type", "samples.count"} <= history_keys  # the sample grid, as an image
+    images = list((run / "wandb").glob("offline-run-*/files/media/images/samples_*.png"))
+    assert len(images) == 2  # one grid per epoch
+
+
+def test_wandb_mode_is_respected_and_no_key_means_offline(monkeypatch, tmp_path):
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    assert tracking.wandb_mode() == ("disabled", None)
+    monkeypatch.delenv("WANDB_MODE")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "none"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    mode, reason = tracking.wandb_mode()
+    assert mode == "offline" and "API key" in reason
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    monkeypatch.setenv("WANDB_BASE_URL", "https://127.0.0.1:9")  # a key but no server: offline, quickly
+    mode, reason = tracking.wandb_mode()
+    assert mode == "offline" and "unreachable" in reason
+
+
+def test_cli_never_waits_for_input_without_credentials(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env.update(HOME=str(tmp_path), NETRC=str(tmp_path / "none"), PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    cmd = [sys.executable, "-m", "lit_gan", "fit", *ARGS, "--trainer.max_epochs=1", f"--runs_dir={tmp_path}"]
+    done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "W&B: no API key" in done.stdout
+    assert list(tmp_path.glob("*/wandb/offline-run-*"))
