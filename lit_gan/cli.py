@@ -177,6 +177,11 @@ def fail(error: BaseException) -> None:
     raise SystemExit(2)
 
 
+def console() -> None:
+    """The `lit-gan` console script (its return value would become the exit status)."""
+    main()
+
+
 def main(args: list[str] | None = None, run: bool = True) -> GANCLI | None:
     """Entry point of `lit-gan` and `python -m lit_gan`; `lit-gan generate ...` samples checkpoints."""
     argv = sys.argv[1:] if args is None else args

@@ -150,3 +150,17 @@ def test_readme_shows_the_ci_test_command():
     readme = REPO / "README.md"
     assert readme.is_file(), "README.md is missing"
     assert command in readme.read_text(), f"README.md does not show the CI test command: {command}"
+
+
+def test_console_script_exits_zero_after_a_fit(tmp_path):
+    """The installed `lit-gan` script: its exit status is 0 (a returned object would make it 1)."""
+    script = Path(sys.executable).parent / "lit-gan"
+    assert script.is_file(), "install the package (pip install -e .) to get the lit-gan script"
+    done = subprocess.run(
+        [str(script), "fit", "--model=DCGAN", "--data=EmbeddedMNIST", "--model.init_args.width=8",
+         "--trainer.max_epochs=1", "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=2",
+         "--trainer.enable_progress_bar=false", "--evaluation.every_n_epochs=0", f"--runs_dir={tmp_path}"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "WANDB_MODE": "offline"}, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Checkpoint:" in done.stdout and "GANCLI object" not in done.stderr

@@ -65,4 +65,4 @@ def test_the_image_install_step_builds_a_wheel_with_the_entry_point(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "lit_gan/cli.py" in names and "lit_gan/models/base.py" in names
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
-    assert "lit-gan = lit_gan.cli:main" in entry_points
+    assert "lit-gan = lit_gan.cli:console" in entry_points
