@@ -194,7 +194,7 @@ def main(args: list[str] | None = None, run: bool = True) -> GANCLI | None:
             fail(error)
         return None
     try:
-        return GANCLI(
+        cli = GANCLI(
             None,  # any LightningModule taking image_shape and num_classes: the GANs, the metrics' Classifier
             ImageDataModule,
             subclass_mode_model=True,
@@ -209,3 +209,8 @@ def main(args: list[str] | None = None, run: bool = True) -> GANCLI | None:
     except (*USER_ERRORS, FileExistsError, ArgumentError) as error:
         fail(error)
         raise
+    if run and cli.trainer is not None:  # close this command's W&B run (flushes it; the next one starts fresh)
+        for logger in cli.trainer.loggers:
+            if isinstance(logger, WandbLogger) and logger._experiment is not None:
+                logger.experiment.finish()
+    return cli

@@ -36,9 +36,9 @@ def test_offline_run_holds_config_history_and_images(tmp_path, monkeypatch, caps
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setattr("sys.argv", ["lit-gan"])
+    wandb.finish()  # no run left over from earlier tests in this process
     cli = main(["fit", *ARGS, f"--runs_dir={tmp_path}"])
     run = Path(cli.trainer.default_root_dir)
-    wandb.finish()  # flush the run's log, as the end of the `lit-gan` process does
     out = capsys.readouterr().out
     assert sum("W&B:" in line and "offline" in line for line in out.splitlines()) == 1
     recs = records(run)

@@ -323,7 +323,8 @@ class GAN(L.LightningModule):
         self._epoch_start = time.perf_counter()
 
     def on_train_epoch_end(self) -> None:
-        self.log("train/epoch_seconds", time.perf_counter() - self._epoch_start, sync_dist=True)
+        if hasattr(self, "_epoch_start"):  # not after a resume in mid-epoch
+            self.log("train/epoch_seconds", time.perf_counter() - self._epoch_start, sync_dist=True)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["batches_seen"] = self.batches_seen
