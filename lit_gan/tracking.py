@@ -8,6 +8,7 @@ import io
 import netrc
 import os
 import socket
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,9 @@ class ResumableCSVLogger(CSVLogger):
             return self._experiment
         path = Path(self.log_dir) / "metrics.csv"
         earlier = path.read_text() if path.is_file() else ""
-        writer = CSVLogger.experiment.fget(self)  # Lightning's writer removes an old metrics.csv
+        with warnings.catch_warnings():  # its "will be deleted" warning: we keep the file below
+            warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
+            writer = CSVLogger.experiment.fget(self)  # Lightning's writer removes an old metrics.csv
         if earlier and rank_zero_only.rank == 0:
             path.write_text(earlier)
             writer.metrics_keys = sorted(next(csv.reader(io.StringIO(earlier))))
