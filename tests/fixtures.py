@@ -122,6 +122,19 @@ def write_celeba(root: Path, splits: list[int], size: tuple[int, int] = (178, 21
 
 
 # --------------------------------------------------------------------------- session fixtures
+TINY_CLI = [
+    "--model.init_args.width=8",
+    "--model.init_args.latent_dim=16",
+    "--trainer.max_epochs=1",
+    "--trainer.limit_train_batches=2",
+    "--trainer.limit_val_batches=1",  # parsed as 1.0 = the whole (small, val_size-limited) val set
+    "--trainer.enable_progress_bar=false",
+    "--trainer.enable_model_summary=false",
+    "--trainer.accelerator=cpu",
+]
+"""`lit-gan` arguments for a tiny, fast fit in the CLI tests."""
+
+
 @pytest.fixture(scope="session")
 def mnist_digits() -> Digits:
     """64 real digits (64, 28, 28) uint8 and their labels: 48 for 'train', 16 for 't10k'."""

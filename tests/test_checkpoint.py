@@ -15,21 +15,12 @@ import pytest
 import torch
 import yaml
 
+from tests.fixtures import TINY_CLI as TINY
 from lit_gan.cli import GANCLI, main
 from lit_gan.models import CDCGAN
 
 pytestmark = pytest.mark.usefixtures("cli_env")
 
-TINY = [
-    "--model.init_args.width=8",
-    "--model.init_args.latent_dim=16",
-    "--trainer.max_epochs=1",
-    "--trainer.limit_train_batches=2",
-    "--trainer.limit_val_batches=1",  # parsed as 1.0 = all: val_size=32 keeps that at 2 batches
-    "--trainer.enable_progress_bar=false",
-    "--trainer.enable_model_summary=false",
-    "--trainer.accelerator=cpu",
-]
 CDCGAN_MNIST = [
     "--model", "CDCGAN", "--data", "EmbeddedMNIST",
     "--data.init_args.batch_size=16", "--data.init_args.val_size=32", "--data.init_args.predict_size=20",

@@ -13,6 +13,7 @@ import yaml
 
 import lit_gan.data
 import lit_gan.models
+from tests.fixtures import TINY_CLI as TINY
 from lit_gan.cli import main
 from lit_gan.data import EmbeddedMNIST, ImageDataModule
 from lit_gan.models import DCGAN, GAN
@@ -20,16 +21,6 @@ from lit_gan.models import DCGAN, GAN
 pytestmark = pytest.mark.usefixtures("cli_env")
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = [
-    "--model.init_args.width=8",
-    "--model.init_args.latent_dim=16",
-    "--trainer.max_epochs=1",
-    "--trainer.limit_train_batches=2",
-    "--trainer.limit_val_batches=1",  # parsed as 1.0 = all: val_size=16 keeps that at 1 batch
-    "--trainer.enable_progress_bar=false",
-    "--trainer.enable_model_summary=false",
-    "--trainer.accelerator=cpu",
-]
 SMALL_MNIST = ["--data.init_args.batch_size=16", "--data.init_args.val_size=16"]
 MODELS = [n for n in lit_gan.models.__all__ if isinstance(getattr(lit_gan.models, n), type) and issubclass(getattr(lit_gan.models, n), GAN)]
 DATASETS = ["CIFAR10", "CelebA", "EmbeddedMNIST", "FashionMNIST", "ImageFolder", "MNIST"]
