@@ -86,7 +86,7 @@ def test_load_from_checkpoint_restores_weights_buffers_and_batches_seen(trained:
     assert torch.equal(state["sample_z"], trained.model.sample_z.cpu())
     assert torch.equal(loaded.sample_z, trained.model.sample_z.cpu())
     assert torch.equal(loaded.sample_labels, trained.model.sample_labels.cpu())
-    assert loaded.sample_labels.tolist() == [c for c in range(10) for _ in range(8)]  # one row per class
+    assert loaded.sample_labels.tolist() == list(range(10)) * 8  # one column per class
 
     assert trained.model.batches_seen == 2  # limit_train_batches=2, one epoch
     assert load(trained.ckpt)["batches_seen"] == 2 and loaded.batches_seen == 2

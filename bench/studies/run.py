@@ -1,116 +1,294 @@
 """Reproduce the seed studies' comparisons with lit_gan, one command per study, on CPU.
 
-Each run is a real `lit-gan fit` on the embedded MNIST (5,000 digits, no download) with a fixed
-seed and budget; FID and friends come from the Evaluation callback (dataset-classifier features,
-its protocol in each run's metrics/*.json). Writes `bench/studies/results/<study>.md` (table),
-`<study>_fid.png` (FID over epochs) and `<study>_<run>.png` (each run's last sample grid).
+Every run is a real `lit-gan fit` of `configs/base.yaml` (embedded MNIST, seed 0, 10 epochs)
+plus the run's own config, so any single run can be repeated by hand:
 
-Run:  PYTHONPATH=. python bench/studies/run.py 000 [--epochs 10 --width 32]
+    lit-gan fit --config bench/studies/configs/base.yaml --config bench/studies/configs/000/dcgan.yaml
+
+FID & co. come from the Evaluation callback (dataset-classifier features; the protocol is in each
+run's metrics/*.json). Writes to `bench/studies/results/`: `<study>.md` (tables), `<study>_curves.png`
+(FID, IS and losses over training), and each run's last sample grid and nearest-neighbour picture.
+Runs live in `bench/studies/runs/<study>/<run>/` and are never overwritten: move one away to rerun it.
+
+    PYTHONPATH=. python bench/studies/run.py 000 [--jobs 2]
+    PYTHONPATH=. python bench/studies/run.py sweep      # the search behind the configs' defaults
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 HERE = Path(__file__).resolve().parent
-STUDIES: dict[str, tuple[str, dict[str, list[str]]]] = {
-    "000": ("Seed 000: DCGAN vs conditional DCGAN on MNIST (does conditioning avoid mode collapse?)", {
-        "DCGAN": ["--model=DCGAN"],
-        "CDCGAN": ["--model=CDCGAN"],
-    }),
-    "004": ("Seed 004: minimax vs non-saturating G loss, 1 vs 4 D steps, ACGAN", {
-        "DCGAN non-saturating": ["--model=DCGAN"],
-        "DCGAN minimax": ["--model=DCGAN", "--model.init_args.loss=minimax"],
-        "DCGAN 4 D steps": ["--model=DCGAN", "--model.init_args.d_steps=4"],
-        "ACGAN": ["--model=ACGAN"],
-    }),
-    "001": ("Seed 001: architectures and the feature ablation", {
-        "GAN (fully connected)": ["--model=GAN"],
-        "DCGAN (base)": ["--model=DCGAN"],
-        "flip 10%": ["--model=DCGAN", "--model.init_args.label_flip=0.1"],
-        "dropout D 0.5 / G 0.2": ["--model=DCGAN", "--model.init_args.d_dropout=0.5", "--model.init_args.g_dropout=0.2"],
-        "uniform noise": ["--model=DCGAN", "--model.init_args.noise=uniform"],
-        "sigmoid output": ["--model=DCGAN", "--model.init_args.final_activation=sigmoid", "--data.init_args.value_range=[0,1]"],
-    }),
-    "003": ("Seed 003: conditional DCGAN vs conditional WGAN vs conditional WGAN-GP", {
-        "CDCGAN": ["--model=CDCGAN"],
-        "conditional WGAN": ["--model=WGAN", "--model.init_args.conditional=true"],
-        "CWGAN-GP": ["--model=CWGANGP"],
-    }),
+CONFIGS, RUNS, RESULTS = HERE / "configs", HERE / "runs", HERE / "results"
+FOLDER = HERE / "data" / "fashion_mnist_folder"
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str
+    config: str  # under configs/
+    args: tuple[str, ...] = ()  # command-line overrides (the sweep's grid points)
+
+    @property
+    def slug(self) -> str:
+        return "".join(c if c.isalnum() or c in "._=" else "_" for c in self.name)
+
+    def command(self) -> str:
+        rel = CONFIGS.relative_to(Path.cwd()) if CONFIGS.is_relative_to(Path.cwd()) else CONFIGS
+        return " ".join(["lit-gan fit", f"--config {rel}/base.yaml", f"--config {rel}/{self.config}", *self.args])
+
+
+@dataclass
+class Study:
+    title: str
+    runs: list[Run]
+    question: str = ""
+    prepare: Callable[[], None] | None = None
+    groups: dict[str, list[Run]] = field(default_factory=dict)  # the sweep: one table per model
+
+
+def export_fashion_folder(folder: Path = FOLDER, data_dir: Path = HERE / "data", per_class: int = 500) -> None:
+    """Write `per_class` Fashion-MNIST training images per class as PNGs, one folder per class
+    (from the Debian `dataset-fashion-mnist` package here, torchvision's download elsewhere)."""
+    if folder.exists():
+        return
+    from PIL import Image
+
+    from lit_gan.data import FashionMNIST
+
+    data = FashionMNIST(data_dir=str(data_dir))
+    data.prepare_data()
+    data.setup("fit")
+    images, labels = data.train_set.images, data.train_set.labels
+    tmp = folder.with_suffix(".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for c, name in enumerate(data.class_names):
+        (tmp / name.replace("/", "-")).mkdir(parents=True)
+        for i in (labels == c).nonzero().flatten()[:per_class].tolist():
+            Image.fromarray(images[i, 0].numpy()).save(tmp / name.replace("/", "-") / f"{i:05d}.png")
+    tmp.rename(folder)
+
+
+def grid(config: str, label: str, **axes: list[str]) -> list[Run]:
+    """The runs of a grid over command-line arguments, e.g. grid(..., lr=[...], batch=[...])."""
+    flags = {"lr": ["--model.init_args.opt_g.lr={}", "--model.init_args.opt_d.lr={}"],
+             "batch": ["--data.init_args.batch_size={}"], "d_steps": ["--model.init_args.d_steps={}"],
+             "width": ["--model.init_args.width={}"]}
+    runs = []
+    for values in itertools.product(*axes.values()):
+        args = tuple(f.format(v) for k, v in zip(axes, values) for f in flags[k])
+        runs.append(Run(f"{label} " + " ".join(f"{k}={v}" for k, v in zip(axes, values)), config, args))
+    return runs
+
+
+SWEEP = {
+    "DCGAN": grid("000/dcgan.yaml", "DCGAN", lr=["2e-4", "5e-4", "1e-3"], batch=["32", "64", "128"]),
+    "CDCGAN": grid("000/cdcgan.yaml", "CDCGAN", lr=["2e-4", "5e-4", "1e-3"], batch=["32", "64"]),
+    "WGAN-GP": grid("sweep/wgan_gp.yaml", "WGAN-GP", lr=["1e-4", "2e-4", "5e-4"], d_steps=["1", "2", "5"]),
+    "CWGAN-GP": grid("003/cwgan_gp.yaml", "CWGAN-GP", lr=["2e-4", "5e-4"], d_steps=["1", "2", "5"]),
 }
-KEYS = ("fid", "kid_mean", "is_mean", "precision", "recall", "classes_covered", "class_kl", "label_accuracy")
+STUDIES: dict[str, Study] = {
+    "000": Study("Seed 000: DCGAN vs conditional DCGAN on MNIST", [
+        Run("DCGAN", "000/dcgan.yaml"), Run("CDCGAN", "000/cdcgan.yaml"),
+    ], "Does conditioning avoid the mode collapse the paper saw?"),
+    "001": Study("Seed 001: three architectures and the feature ablation", [
+        Run("fully connected", "001/fully_connected.yaml"), Run("intermediate", "001/intermediate.yaml"),
+        Run("complete (base)", "001/complete.yaml"), Run("flip 10%", "001/flip.yaml"),
+        Run("dropout D 0.5 G 0.2", "001/dropout.yaml"), Run("uniform noise", "001/uniform_noise.yaml"),
+        Run("sigmoid output", "001/sigmoid.yaml"),
+    ], "Does the bigger model learn faster, and do the tricks change the IS/FID curves? (the seed: only sigmoid does, for the worse)"),
+    "002": Study("Seed 002: DCGAN on MNIST and on a folder of images, D vs G loss balance", [
+        Run("MNIST", "002/mnist.yaml"), Run("MNIST, D lr x5", "002/mnist_strong_d.yaml"),
+        Run("Fashion-MNIST folder", "002/folder.yaml"),
+    ], "Does D overpower G (D loss to 0, G loss rising), as the seed saw?", prepare=export_fashion_folder),
+    "003": Study("Seed 003: conditional DCGAN vs conditional WGAN vs conditional WGAN-GP", [
+        Run("CDCGAN", "003/cdcgan.yaml"), Run("conditional WGAN", "003/cwgan.yaml"), Run("CWGAN-GP", "003/cwgan_gp.yaml"),
+    ], "Which covers all ten digits and draws the digit it is asked for? (the seed: WGAN-GP)"),
+    "004": Study("Seed 004: minimax vs non-saturating G loss, 1 vs 4 D steps, ACGAN", [
+        Run("non-saturating", "004/nonsaturating.yaml"), Run("minimax", "004/minimax.yaml"),
+        Run("4 D steps", "004/d_steps_4.yaml"), Run("ACGAN", "004/acgan.yaml"),
+    ], "Does the minimax loss stall, do more D steps help, does ACGAN cover the classes?"),
+    "sweep": Study("The search behind the configs' defaults: quality per CPU-minute", [r for g in SWEEP.values() for r in g],
+                   "Which learning rate, batch size and critic steps give the lowest FID after 10 epochs?", groups=SWEEP),
+}
+KEYS = {"fid": "FID", "kid_mean": "KID", "is_mean": "IS", "precision": "precision", "recall": "recall",
+        "classes_covered": "classes", "class_kl": "class KL", "label_accuracy": "label acc."}
 
 
-def fit(name: str, args: list[str], study: str, epochs: int, width: int, every: int) -> Path:
-    run_dir = HERE / "runs" / study / name.replace(" ", "_").replace("/", "-")
+def fit(run: Run, study: str, threads: int) -> Path:
+    run_dir = RUNS / study / run.slug
     if run_dir.exists():
         raise SystemExit(f"{run_dir} exists: move it away to rerun (results are never overwritten)")
-    cmd = [sys.executable, "-m", "lit_gan", "fit", "--data=EmbeddedMNIST", *args, f"--model.init_args.width={width}",
-           "--seed_everything=0", f"--trainer.max_epochs={epochs}", "--trainer.accelerator=cpu",
-           "--trainer.enable_progress_bar=false", f"--evaluation.every_n_epochs={every}",
-           f"--trainer.default_root_dir={run_dir}"]
-    subprocess.run(cmd, check=True, env={**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "offline")},
-                   stdout=subprocess.DEVNULL)
+    cmd = [sys.executable, "-m", "lit_gan", "fit", "--config", str(CONFIGS / "base.yaml"), "--config",
+           str(CONFIGS / run.config), *run.args, f"--trainer.default_root_dir={run_dir}"]
+    env = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "offline"), "OMP_NUM_THREADS": str(threads)}
+    log = RUNS / study / f"{run.slug}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out:
+        if subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=HERE.parents[1]).returncode:
+            raise SystemExit(f"{run.name} failed: see {log}")
+    print(f"done: {run.name}", flush=True)
     return run_dir
 
 
 def summarise(run_dir: Path) -> dict:
+    """Per-epoch seconds, FID/IS curves, losses over training and the last evaluation."""
     rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
-    seconds = [float(r["train/epoch_seconds"]) for r in rows if r.get("train/epoch_seconds")]
-    curve = [(int(r["epoch"]) + 1, float(r["val/fid"])) for r in rows if r.get("val/fid")]
-    last = json.loads(sorted((run_dir / "metrics").glob("epoch_*.json"))[-1].read_text())
-    return {"seconds": sum(seconds) / len(seconds), "curve": curve, "metrics": last["metrics"], "protocol": last["protocol"]}
+    col = lambda key: [(int(r["epoch"]) + 1, float(r[key])) for r in rows if r.get(key)]  # noqa: E731
+    seconds = [s for _, s in col("train/epoch_seconds")]
+    per_epoch = len([r for r in rows if r.get("train/d_loss")]) / len(seconds)
+    steps = lambda key: [((i + 1) / per_epoch, v) for i, (_, v) in enumerate(col(key))]  # noqa: E731
+    evals = sorted((run_dir / "metrics").glob("epoch_*.json"))
+    last = json.loads(evals[-1].read_text())
+    def last_epoch_mean(key: str) -> float | None:
+        values = [v for epoch, v in col(f"train/{key}") if epoch == len(seconds)]
+        return sum(values) / len(values) if values else None
+
+    return {"seconds": seconds, "fid": col("val/fid"), "is": col("val/is_mean"), "d_loss": steps("train/d_loss"),
+            "g_loss": steps("train/g_loss"), "final": {k: last_epoch_mean(k) for k in ("d_loss", "g_loss", "d_real", "d_fake")},
+            "metrics": last["metrics"], "protocol": last["protocol"], "dir": run_dir}
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("study", choices=sorted(STUDIES))
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--width", type=int, default=32)
-    p.add_argument("--every", type=int, default=2, help="evaluate every n epochs")
-    a = p.parse_args()
-    title, runs = STUDIES[a.study]
-    results = {name: summarise(fit(name, args, a.study, a.epochs, a.width, a.every)) for name, args in runs.items()}
-    out = HERE / "results"
-    out.mkdir(exist_ok=True)
-    protocol = next(iter(results.values()))["protocol"]
-    lines = [f"# {title}", "", f"Budget: {a.epochs} epochs of the embedded MNIST (4,500 training digits), width {a.width}, "
-             f"batch 64, seed 0, CPU (2 cores). Metrics at the last epoch in {protocol['extractor']} features "
-             f"(test accuracy {results[next(iter(results))]['metrics'].get('classifier_accuracy', float('nan')):.3f}), "
-             f"{protocol['num_fake']} generated vs {protocol['num_real']} real ({protocol['real_split']} split).", "",
-             "| run | s/epoch | " + " | ".join(KEYS) + " | FID per CPU-minute* |", "|---|" + "---:|" * (len(KEYS) + 2)]
-    for name, r in results.items():
-        m = r["metrics"]
-        cells = [f"{m[k]:.3g}" if k in m else "–" for k in KEYS]
-        minutes = r["seconds"] * a.epochs / 60
-        lines.append(f"| {name} | {r['seconds']:.1f} | " + " | ".join(cells) + f" | {m['fid']:.2f} after {minutes:.1f} min |")
-    lines += ["", "*the final FID and the training minutes it took.", ""]
-    for name in results:
-        run_dir = HERE / "runs" / a.study / name.replace(" ", "_").replace("/", "-")
-        grid = sorted((run_dir / "samples").glob("epoch_*.png"))[-1]
-        shutil.copy(grid, out / f"{a.study}_{run_dir.name}.png")
-        lines.append(f"![{name}]({a.study}_{run_dir.name}.png) {name}  ")
-    (out / f"{a.study}.md").write_text("\n".join(lines))
+def fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3g}"
+
+
+def table(results: dict[Run, dict], sort: bool = False) -> list[str]:
+    keys = [k for k in KEYS if any(k in r["metrics"] for r in results.values())]
+    lines = ["| run | s/epoch | CPU-min | " + " | ".join(KEYS[k] for k in keys) + " | D loss | G loss | D(x) | D(G(z)) |",
+             "|---|" + "---:|" * (len(keys) + 6)]
+    order = sorted(results, key=lambda r: results[r]["metrics"]["fid"]) if sort else list(results)
+    for run in order:
+        r = results[run]
+        cells = [fmt(r["metrics"].get(k)) for k in keys] + [fmt(r["final"][k]) for k in ("d_loss", "g_loss", "d_real", "d_fake")]
+        mean = sum(r["seconds"]) / len(r["seconds"])
+        lines.append(f"| {run.name} | {mean:.1f} | {sum(r['seconds']) / 60:.1f} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def per_class(results: dict[Run, dict]) -> list[str]:
+    """Label accuracy and FID per class for the conditional runs."""
+    conditional = {run: r["metrics"] for run, r in results.items() if "label_accuracy_class/0" in r["metrics"]}
+    if not conditional:
+        return []
+    classes = sorted(int(k.split("/")[1]) for k in next(iter(conditional.values())) if k.startswith("label_accuracy_class/"))
+    lines = ["", "Per class: label accuracy (the classifier agrees with the label asked for) / FID of that class.", "",
+             "| run | " + " | ".join(map(str, classes)) + " |", "|---|" + "---:|" * len(classes)]
+    for run, m in conditional.items():
+        lines.append(f"| {run.name} | " + " | ".join(f"{m[f'label_accuracy_class/{c}']:.2f} / {m[f'fid_class/{c}']:.0f}" for c in classes) + " |")
+    return lines
+
+
+def plot(results: dict[Run, dict], path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    for name, r in results.items():
-        ax.plot(*zip(*r["curve"]), marker="o", label=name)
-    ax.set(xlabel="epoch", ylabel="FID (classifier features)", yscale="log", title=f"study {a.study}")
-    ax.legend(fontsize=7)
+    fig, (fid, score, loss) = plt.subplots(1, 3, figsize=(13, 3.6))
+    for i, (run, r) in enumerate(results.items()):
+        color = f"C{i % 10}"
+        fid.plot(*zip(*r["fid"]), marker="o", color=color, label=run.name)
+        score.plot(*zip(*r["is"]), marker="o", color=color)
+        for key, style in (("d_loss", "-"), ("g_loss", "--")):
+            x, y = zip(*r[key])
+            window = max(1, len(y) // 15)  # a running mean over about a fifteenth of training
+            smooth = [sum(y[max(0, j - window + 1): j + 1]) / len(y[max(0, j - window + 1): j + 1]) for j in range(len(y))]
+            loss.plot(x, smooth, style, color=color, linewidth=1)
+    fid.set(xlabel="epoch", ylabel="FID (classifier features)", yscale="log")
+    score.set(xlabel="epoch", ylabel="IS (classifier features)")
+    loss.set(xlabel="epoch", ylabel="loss (running mean): D solid, G dashed")
+    fid.legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(out / f"{a.study}_fid.png", dpi=110)
-    print("\n".join(lines))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_sweep(study: Study, results: dict[Run, dict], path: Path) -> None:
+    """FID against training CPU-minutes, one panel per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(study.groups), figsize=(4 * len(study.groups), 3.4), sharey=True)
+    for ax, (model, runs) in zip(axes, study.groups.items()):
+        for run in runs:
+            r = results[run]
+            minutes = [sum(r["seconds"][:epoch]) / 60 for epoch, _ in r["fid"]]
+            ax.plot(minutes, [f for _, f in r["fid"]], marker=".", label=run.name.removeprefix(model + " "))
+        ax.set(title=model, xlabel="training CPU-minutes", yscale="log")
+        ax.legend(fontsize=6)
+    axes[0].set_ylabel("FID (classifier features)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def report(name: str, study: Study, results: dict[Run, dict], jobs: int, threads: int) -> str:
+    first = next(iter(results.values()))
+    protocol, m = first["protocol"], first["metrics"]
+    lines = [f"# {study.title}", "", f"**Question.** {study.question}", "",
+             f"**Budget and protocol.** Each run is `lit-gan fit --config bench/studies/configs/base.yaml --config "
+             f"bench/studies/configs/<run config>`: 10 epochs of the embedded MNIST (4,500 training digits) unless "
+             f"its config says otherwise, seed 0, CPU, {jobs} run(s) side by side with {threads} thread(s) each. "
+             f"Metrics after the last epoch in {protocol['extractor']} features (test accuracy "
+             f"{m.get('classifier_accuracy', float('nan')):.3f}), {protocol['num_fake']} generated vs "
+             f"{protocol['num_real']} real images ({protocol['real_split']} split); IS of the real images "
+             f"{m.get('is_real_mean', float('nan')):.2f}. D loss, G loss, D(x) and D(G(z)) are means over the last epoch. "
+             f"`python bench/studies/run.py {name}` reruns everything.", ""]
+    if study.groups:
+        for model, runs in study.groups.items():
+            lines += [f"## {model} (sorted by FID)", "", *table({r: results[r] for r in runs}, sort=True), ""]
+        plot_sweep(study, results, RESULTS / f"{name}_fid.png")
+        lines += [f"![FID against CPU-minutes]({name}_fid.png)", ""]
+    else:
+        lines += table(results) + per_class(results)
+        plot(results, RESULTS / f"{name}_curves.png", study.title)
+        lines += ["", f"![FID, IS and losses over training]({name}_curves.png)", "", "| run | last sample grid | nearest real neighbours |", "|---|---|---|"]
+        for run, r in results.items():
+            cells = []
+            for sub in ("samples", "neighbours"):
+                pictures = sorted((r["dir"] / sub).glob("*.png"))
+                if pictures:
+                    shutil.copy(pictures[-1], RESULTS / f"{name}_{run.slug}_{sub}.png")
+                    cells.append(f"![{run.name} {sub}]({name}_{run.slug}_{sub}.png)")
+            lines.append(f"| {run.name} | " + " | ".join(cells) + " |")
+    lines += ["", "Commands:", "", *[f"- {run.name}: `{run.command()}`" for run in results]]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("study", choices=sorted(STUDIES))
+    p.add_argument("--jobs", type=int, default=1, help="runs side by side (each gets cores / jobs threads)")
+    a = p.parse_args()
+    study = STUDIES[a.study]
+    threads = max(1, (os.cpu_count() or 1) // a.jobs)
+    existing = [str(RUNS / a.study / run.slug) for run in study.runs if (RUNS / a.study / run.slug).exists()]
+    if existing:
+        raise SystemExit(f"{', '.join(existing)} exist: move them away to rerun (results are never overwritten)")
+    if study.prepare:
+        study.prepare()
+    with ThreadPoolExecutor(a.jobs) as pool:
+        dirs = list(pool.map(lambda run: fit(run, a.study, threads), study.runs))
+    results = {run: summarise(d) for run, d in zip(study.runs, dirs)}
+    RESULTS.mkdir(exist_ok=True)
+    text = report(a.study, study, results, a.jobs, threads)
+    (RESULTS / f"{a.study}.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

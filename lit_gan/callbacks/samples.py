@@ -1,4 +1,4 @@
-"""Sample grids from the fixed noise stored in the model (one row per class when conditional)."""
+"""Sample grids from the fixed noise stored in the model (one column per class when conditional)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ class SampleGrid(L.Callback):
         value_range = (0.0, 1.0) if model.hparams.get("final_activation") == "sigmoid" else (-1.0, 1.0)
         path = Path(trainer.default_root_dir) / self.dirname / f"{name}.png"
         self._written_at_step = trainer.global_step
-        self.last_path = save_grid(images, path, nrow=8, value_range=value_range)
+        nrow = int(model.sample_labels.max()) + 1 if model.hparams.get("conditional") else 8
+        self.last_path = save_grid(images, path, nrow=nrow, value_range=value_range)
         for logger in trainer.loggers:
             if hasattr(logger, "log_image"):
                 logger.log_image(key="samples", images=[str(path)], step=trainer.global_step)

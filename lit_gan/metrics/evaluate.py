@@ -179,12 +179,14 @@ def evaluate(model: Any, datamodule: Any, extractor: FeatureExtractor, settings:
 def _class_metrics(m: dict[str, float], predicted: Tensor, labels: Tensor | None, features: Tensor,
                    ref: dict[str, Any], data_fractions: Tensor, settings: Settings) -> list[float]:
     """Adds mode coverage (and for conditional samples, ``labels`` given: label accuracy and
-    per-class FID) to ``m``; returns the predicted-class histogram."""
+    per-class label accuracy and FID) to ``m``; returns the predicted-class histogram."""
     coverage = scores.mode_coverage(predicted, data_fractions, settings.cover_ratio)
     fractions = coverage.pop("class_fractions")
     m.update(coverage)
     if labels is not None:
         m["label_accuracy"] = scores.label_accuracy(predicted, labels)
+        per_label = scores.label_accuracy_per_class(predicted, labels, len(data_fractions))
+        m.update({f"label_accuracy_class/{c}": v for c, v in per_label.items()})
         per_class = {c: scores.fid(stats, scores.fid_statistics(features[labels == c]))
                      for c, stats in ref["class_stats"].items() if int((labels == c).sum()) >= 2}
         m.update({f"fid_class/{c}": v for c, v in per_class.items()})

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 from torch.distributions import Categorical, kl_divergence
+from torchmetrics.functional.classification import multiclass_accuracy
 from torch_fidelity.metric_fid import KEY_METRIC_FID, fid_features_to_statistics, fid_statistics_to_metric
 from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, isc_features_to_metric
 from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric
@@ -108,3 +109,9 @@ def mode_coverage(predicted: Tensor, data_fractions: Tensor, cover_ratio: float 
 def label_accuracy(predicted: Tensor, labels: Tensor) -> float:
     """Fraction of generated samples classified as the label they were generated for."""
     return float((predicted.cpu() == labels.cpu()).double().mean())
+
+
+def label_accuracy_per_class(predicted: Tensor, labels: Tensor, num_classes: int) -> dict[int, float]:
+    """Label accuracy of the samples generated for each class that was asked for."""
+    accuracy = multiclass_accuracy(predicted.cpu(), labels.cpu(), num_classes, average=None)
+    return {c: float(accuracy[c]) for c in labels.unique().tolist()}

@@ -117,10 +117,13 @@ class GAN(L.LightningModule):
             self.load_weights(weights_from)
         self.batches_seen = 0
         self.training_seed = int(os.environ.get("PL_GLOBAL_SEED", sample_seed))
-        rows = min(num_classes, 16) if conditional else 8
+        # Sample grid: 64 images; when conditional, one column per class (max 16), one noise per row.
+        columns = min(num_classes, 16) if conditional else 8
         fixed = torch.Generator().manual_seed(sample_seed)
-        self.register_buffer("sample_z", self._noise(8, fixed).repeat(rows, 1) if conditional else self._noise(64, fixed))
-        self.register_buffer("sample_labels", torch.arange(rows).repeat_interleave(8) if conditional else torch.zeros(64, dtype=torch.long))
+        z = self._noise(8, fixed).repeat_interleave(columns, 0) if conditional else self._noise(64, fixed)
+        self.register_buffer("sample_z", z)
+        labels = torch.arange(columns).repeat(8) if conditional else torch.zeros(64, dtype=torch.long)
+        self.register_buffer("sample_labels", labels)
 
     def load_weights(self, path: str) -> list[str]:
         """Copy G's, D's (and EMA's) weights from another run's checkpoint, e.g. to fine-tune on a

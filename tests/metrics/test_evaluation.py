@@ -62,6 +62,8 @@ def test_real_digits_score_like_real_data_under_validate_and_test(tmp_path, mnis
     assert m["classes_covered"] == 10 and m["class_kl"] < 0.05
     assert m["label_accuracy"] > 0.8 and abs(m["label_accuracy"] - protocol["classifier_accuracy"]) < 0.08
     assert len([k for k in m if k.startswith("fid_class/")]) == 10 and m["fid_class_mean"] > 0
+    per_label = [m[f"label_accuracy_class/{c}"] for c in range(10)]
+    assert min(per_label) > 0.5 and sum(per_label) / 10 == pytest.approx(m["label_accuracy"], abs=0.03)
     assert m["is_mean"] == pytest.approx(m["is_real_mean"], rel=0.15) and m["is_real_mean"] > 2 > noise["is_mean"]
     assert m["nn_distance"] == pytest.approx(m["nn_distance_real"], rel=0.25)  # held out: not memorised
     assert metrics == pytest.approx({f"val/{k}": v for k, v in m.items()})

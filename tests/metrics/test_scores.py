@@ -77,3 +77,6 @@ def test_mode_coverage_counts_classes_above_the_threshold_and_the_kl():
     predicted = torch.cat([torch.arange(991) % 9, torch.full((9,), 9)])
     assert scores.mode_coverage(predicted, data, cover_ratio=0.1)["classes_covered"] == 9
     assert scores.label_accuracy(torch.tensor([1, 2, 3, 4]), torch.tensor([1, 2, 0, 0])) == 0.5
+    # classes 1 and 2 always right, class 0 right once in three, class 3 never asked for
+    per_class = scores.label_accuracy_per_class(torch.tensor([1, 2, 0, 4, 4]), torch.tensor([1, 2, 0, 0, 0]), 5)
+    assert per_class == pytest.approx({0: 1 / 3, 1: 1.0, 2: 1.0})

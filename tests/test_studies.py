@@ -1,0 +1,73 @@
+"""bench/studies stays rerunnable: every study run's configs (and the sweep's overrides) parse with
+the CLI into what the run claims, and study 002's image folder is written in ImageFolder's layout."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from lit_gan.cli import main
+from lit_gan.data import ImageFolder
+from lit_gan.data.mnist import load_mnist_5k
+from tests.fixtures import write_mnist_raw
+
+REPO = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("studies", REPO / "bench" / "studies" / "run.py")
+studies = sys.modules["studies"] = importlib.util.module_from_spec(_spec)  # dataclasses look it up
+_spec.loader.exec_module(studies)
+RUNS = sorted({run for study in studies.STUDIES.values() for run in study.runs}, key=lambda r: (r.config, r.args))
+
+pytestmark = pytest.mark.usefixtures("cli_env")
+
+
+def test_every_study_config_is_used_and_every_study_has_runs():
+    used = {run.config for run in RUNS}
+    files = {str(p.relative_to(studies.CONFIGS)) for p in studies.CONFIGS.glob("*/*.yaml")}
+    assert files == used, f"configs without a run: {files - used}; runs without a config: {used - files}"
+    assert set(studies.STUDIES) == {"000", "001", "002", "003", "004", "sweep"}
+    for study in studies.STUDIES.values():  # one run directory each
+        assert len({run.slug for run in study.runs}) == len(study.runs)
+
+
+@pytest.mark.parametrize("run", RUNS, ids=lambda r: r.slug)
+def test_study_run_parses_into_its_settings(run, capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["fit", "--config", str(studies.CONFIGS / "base.yaml"), "--config", str(studies.CONFIGS / run.config),
+              *run.args, "--print_config"])
+    assert exit.value.code in (0, None)
+    config = yaml.safe_load(capsys.readouterr().out)
+    assert config["seed_everything"] == 0 and config["trainer"]["max_epochs"] == 10
+    assert config["evaluation"]["every_n_epochs"] == 2
+    expected = yaml.safe_load((studies.CONFIGS / run.config).read_text())
+    for section in ("model", "data"):
+        for key, value in expected.get(section, {}).get("init_args", {}).items():
+            got = config[section]["init_args"][key]
+            assert got == value or (isinstance(value, dict) and value.items() <= got.items()) or list(got) == value, key
+    for arg in run.args:  # e.g. --model.init_args.opt_g.lr=5e-4
+        key, value = arg.removeprefix("--").split("=", 1)
+        node = config
+        for part in key.split("."):
+            node = node[part]
+        assert node == pytest.approx(float(value)), arg
+
+def test_fashion_folder_export_has_one_folder_per_class(tmp_path):
+    images, labels = load_mnist_5k()  # real digits standing in for Fashion-MNIST: the format matters
+    pick = torch.stack([(labels == c).nonzero().flatten()[:5] for c in range(10)]).T.flatten()  # 0..9, 0..9, ...
+    write_mnist_raw(tmp_path / "FashionMNIST" / "raw", (images[pick, 0].numpy(), labels[pick].numpy()), n_train=40)
+    folder = tmp_path / "fashion"
+    studies.export_fashion_folder(folder, tmp_path, per_class=3)
+    classes = sorted(p.name for p in folder.iterdir())
+    assert len(classes) == 10 and "T-shirt-top" in classes  # "T-shirt/top" cannot be a folder name
+    counts = [len(list((folder / c).glob("*.png"))) for c in classes]
+    assert sum(counts) == 30 and set(counts) == {3}
+    data = ImageFolder(root=str(folder), image_size=28, channels=1, val_fraction=0.2)
+    data.setup("fit")
+    assert len(data.train_set) + len(data.val_set) == 30
+    assert data.num_classes == 10 and data.image_shape == (1, 28, 28)
+    studies.export_fashion_folder(folder, tmp_path, per_class=5)  # an existing folder is kept as it is
+    assert sum(len(list((folder / c).glob("*.png"))) for c in classes) == 30
