@@ -12,6 +12,7 @@ Runs live in `bench/studies/runs/<study>/<run>/` and are never overwritten: move
 
     PYTHONPATH=. python bench/studies/run.py 000 [--jobs 2]
     PYTHONPATH=. python bench/studies/run.py sweep      # the search behind the configs' defaults
+    PYTHONPATH=. python bench/studies/run.py 003 --tag fashion -- --data=FashionMNIST  # another dataset
 """
 
 from __future__ import annotations
@@ -117,8 +118,9 @@ STUDIES: dict[str, Study] = {
     ], "Which covers all ten digits and draws the digit it is asked for? (the seed: WGAN-GP)"),
     "004": Study("Seed 004: minimax vs non-saturating G loss, 1 vs 4 D steps, ACGAN", [
         Run("non-saturating", "004/nonsaturating.yaml"), Run("minimax", "004/minimax.yaml"),
-        Run("4 D steps", "004/d_steps_4.yaml"), Run("ACGAN", "004/acgan.yaml"),
-    ], "Does the minimax loss stall, do more D steps help, does ACGAN cover the classes?"),
+        Run("4 D steps", "004/d_steps_4.yaml"), Run("4 D steps, 40 epochs", "004/d_steps_4_equal_g.yaml"),
+        Run("ACGAN", "004/acgan.yaml"),
+    ], "Does the minimax loss stall, do 4 D steps per G step help (at equal batches, and at equal G updates), does ACGAN cover the classes?"),
     "sweep": Study("The search behind the configs' defaults: quality per CPU-minute", [r for g in SWEEP.values() for r in g],
                    "Which learning rate, batch size and critic steps give the lowest FID after 10 epochs?", groups=SWEEP),
 }
@@ -126,12 +128,17 @@ KEYS = {"fid": "FID", "kid_mean": "KID", "is_mean": "IS", "precision": "precisio
         "classes_covered": "classes", "class_kl": "class KL", "label_accuracy": "label acc."}
 
 
-def fit(run: Run, study: str, threads: int) -> Path:
+def finished(run_dir: Path) -> bool:
+    return (run_dir / "checkpoints" / "last.ckpt").is_file() and any((run_dir / "metrics").glob("epoch_*.json"))
+
+
+def fit(run: Run, study: str, threads: int, overrides: list[str], reuse: bool) -> Path:
     run_dir = RUNS / study / run.slug
-    if run_dir.exists():
-        raise SystemExit(f"{run_dir} exists: move it away to rerun (results are never overwritten)")
+    if reuse and finished(run_dir):
+        print(f"reused: {run.name} ({run_dir})", flush=True)
+        return run_dir
     cmd = [sys.executable, "-m", "lit_gan", "fit", "--config", str(CONFIGS / "base.yaml"), "--config",
-           str(CONFIGS / run.config), *run.args, f"--trainer.default_root_dir={run_dir}"]
+           str(CONFIGS / run.config), *run.args, *overrides, f"--trainer.default_root_dir={run_dir}"]
     env = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "offline"), "OMP_NUM_THREADS": str(threads)}
     log = RUNS / study / f"{run.slug}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -237,7 +244,7 @@ def plot_sweep(study: Study, results: dict[Run, dict], path: Path) -> None:
     plt.close(fig)
 
 
-def report(name: str, study: Study, results: dict[Run, dict], jobs: int, threads: int) -> str:
+def report(name: str, study: Study, results: dict[Run, dict], jobs: int, threads: int, overrides: list[str]) -> str:
     first = next(iter(results.values()))
     protocol, m = first["protocol"], first["metrics"]
     lines = [f"# {study.title}", "", f"**Question.** {study.question}", "",
@@ -248,7 +255,9 @@ def report(name: str, study: Study, results: dict[Run, dict], jobs: int, threads
              f"{m.get('classifier_accuracy', float('nan')):.3f}), {protocol['num_fake']} generated vs "
              f"{protocol['num_real']} real images ({protocol['real_split']} split); IS of the real images "
              f"{m.get('is_real_mean', float('nan')):.2f}. D loss, G loss, D(x) and D(G(z)) are means over the last epoch. "
-             f"`python bench/studies/run.py {name}` reruns everything.", ""]
+             f"`python bench/studies/run.py {name.split('-')[0]}` reruns everything.", ""]
+    if overrides:
+        lines[-2] += f" Every run here also had `{' '.join(overrides)}`."
     if study.groups:
         for model, runs in study.groups.items():
             lines += [f"## {model} (sorted by FID)", "", *table({r: results[r] for r in runs}, sort=True), ""]
@@ -266,7 +275,7 @@ def report(name: str, study: Study, results: dict[Run, dict], jobs: int, threads
                     shutil.copy(pictures[-1], RESULTS / f"{name}_{run.slug}_{sub}.png")
                     cells.append(f"![{run.name} {sub}]({name}_{run.slug}_{sub}.png)")
             lines.append(f"| {run.name} | " + " | ".join(cells) + " |")
-    lines += ["", "Commands:", "", *[f"- {run.name}: `{run.command()}`" for run in results]]
+    lines += ["", "Commands:", "", *[f"- {run.name}: `{' '.join([run.command(), *overrides])}`" for run in results]]
     return "\n".join(lines) + "\n"
 
 
@@ -274,20 +283,26 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("study", choices=sorted(STUDIES))
     p.add_argument("--jobs", type=int, default=1, help="runs side by side (each gets cores / jobs threads)")
+    p.add_argument("--reuse", action="store_true", help="report finished runs found in runs/ instead of refusing")
+    p.add_argument("--tag", default="", help="names the runs and results of a variant (needs overrides)")
+    p.add_argument("overrides", nargs="*", help="after --: lit-gan arguments for every run, e.g. -- --data=FashionMNIST")
     a = p.parse_args()
-    study = STUDIES[a.study]
+    if bool(a.tag) != bool(a.overrides):
+        p.error("overrides change the runs: name them with --tag (and --tag needs overrides)")
+    study, name = STUDIES[a.study], a.study + (f"-{a.tag}" if a.tag else "")
     threads = max(1, (os.cpu_count() or 1) // a.jobs)
-    existing = [str(RUNS / a.study / run.slug) for run in study.runs if (RUNS / a.study / run.slug).exists()]
+    existing = [str(RUNS / name / run.slug) for run in study.runs if (RUNS / name / run.slug).exists()
+                and not (a.reuse and finished(RUNS / name / run.slug))]
     if existing:
-        raise SystemExit(f"{', '.join(existing)} exist: move them away to rerun (results are never overwritten)")
+        p.error(f"{', '.join(existing)} exist: move them away to rerun (results are never overwritten)")
     if study.prepare:
         study.prepare()
     with ThreadPoolExecutor(a.jobs) as pool:
-        dirs = list(pool.map(lambda run: fit(run, a.study, threads), study.runs))
+        dirs = list(pool.map(lambda run: fit(run, name, threads, a.overrides, a.reuse), study.runs))
     results = {run: summarise(d) for run, d in zip(study.runs, dirs)}
     RESULTS.mkdir(exist_ok=True)
-    text = report(a.study, study, results, a.jobs, threads)
-    (RESULTS / f"{a.study}.md").write_text(text)
+    text = report(name, study, results, a.jobs, threads, a.overrides)
+    (RESULTS / f"{name}.md").write_text(text)
     print(text)
 
 
