@@ -72,3 +72,15 @@ def test_fashion_folder_export_has_one_folder_per_class(tmp_path):
     assert data.num_classes == 10 and data.image_shape == (1, 28, 28)
     studies.export_fashion_folder(folder, tmp_path, per_class=5)  # an existing folder is kept as it is
     assert sum(len(list((folder / c).glob("*.png"))) for c in classes) == 30
+
+
+def test_a_run_counts_as_finished_only_after_all_its_epochs(tmp_path):
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "epoch_001.json").write_text("{}")
+    (tmp_path / "config.yaml").write_text("trainer:\n  max_epochs: 3\n")
+    rows = ["epoch,step,train/d_loss,train/epoch_seconds", "0,9,0.5,", "0,10,,4.2", "1,20,,4.1"]
+    (tmp_path / "metrics.csv").write_text("\n".join(rows))
+    assert not studies.finished(tmp_path)  # interrupted after 2 of 3 epochs: rerun, not reported
+    (tmp_path / "metrics.csv").write_text("\n".join([*rows, "2,30,,4.3"]))
+    assert studies.finished(tmp_path)
+    assert not studies.finished(tmp_path / "missing")

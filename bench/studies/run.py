@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import yaml
+
 HERE = Path(__file__).resolve().parent
 CONFIGS, RUNS, RESULTS = HERE / "configs", HERE / "runs", HERE / "results"
 FOLDER = HERE / "data" / "fashion_mnist_folder"
@@ -94,8 +96,11 @@ def grid(config: str, label: str, **axes: list[str]) -> list[Run]:
 
 
 SWEEP = {
-    "DCGAN": grid("000/dcgan.yaml", "DCGAN", lr=["2e-4", "5e-4", "1e-3"], batch=["32", "64", "128"]),
-    "CDCGAN": grid("000/cdcgan.yaml", "CDCGAN", lr=["2e-4", "5e-4", "1e-3"], batch=["32", "64"]),
+    "DCGAN": grid("000/dcgan.yaml", "DCGAN", lr=["2e-4", "5e-4", "1e-3"], batch=["32", "64", "128"])
+    + grid("000/dcgan.yaml", "DCGAN", lr=["2e-3"], batch=["32", "64"]) + grid("000/dcgan.yaml", "DCGAN", lr=["1e-3", "2e-3"], batch=["16"]),
+    "CDCGAN": grid("000/cdcgan.yaml", "CDCGAN", lr=["2e-4", "5e-4", "1e-3"], batch=["32", "64"])
+    + grid("000/cdcgan.yaml", "CDCGAN", lr=["2e-3"], batch=["32"]) + grid("000/cdcgan.yaml", "CDCGAN", lr=["1e-3"], batch=["16"]),
+    "ACGAN": grid("004/acgan.yaml", "ACGAN", lr=["2e-4", "1e-3"], batch=["32", "64"]),
     "WGAN-GP": grid("sweep/wgan_gp.yaml", "WGAN-GP", lr=["1e-4", "2e-4", "5e-4"], d_steps=["1", "2", "5"]),
     "CWGAN-GP": grid("003/cwgan_gp.yaml", "CWGAN-GP", lr=["2e-4", "5e-4"], d_steps=["1", "2", "5"]),
 }
@@ -129,7 +134,13 @@ KEYS = {"fid": "FID", "kid_mean": "KID", "is_mean": "IS", "precision": "precisio
 
 
 def finished(run_dir: Path) -> bool:
-    return (run_dir / "checkpoints" / "last.ckpt").is_file() and any((run_dir / "metrics").glob("epoch_*.json"))
+    """Whether the run in `run_dir` trained all the epochs its saved config asked for."""
+    try:
+        epochs = yaml.safe_load((run_dir / "config.yaml").read_text())["trainer"]["max_epochs"]
+        done = [r for r in csv.DictReader(open(run_dir / "metrics.csv")) if r.get("train/epoch_seconds")]
+    except (OSError, KeyError, TypeError):
+        return False
+    return len(done) >= epochs and any((run_dir / "metrics").glob("epoch_*.json"))
 
 
 def fit(run: Run, study: str, threads: int, overrides: list[str], reuse: bool) -> Path:
@@ -152,18 +163,19 @@ def fit(run: Run, study: str, threads: int, overrides: list[str], reuse: bool) -
 def summarise(run_dir: Path) -> dict:
     """Per-epoch seconds, FID/IS curves, losses over training and the last evaluation."""
     rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
-    col = lambda key: [(int(r["epoch"]) + 1, float(r[key])) for r in rows if r.get(key)]  # noqa: E731
-    seconds = [s for _, s in col("train/epoch_seconds")]
-    per_epoch = len([r for r in rows if r.get("train/d_loss")]) / len(seconds)
-    steps = lambda key: [((i + 1) / per_epoch, v) for i, (_, v) in enumerate(col(key))]  # noqa: E731
-    evals = sorted((run_dir / "metrics").glob("epoch_*.json"))
-    last = json.loads(evals[-1].read_text())
-    def last_epoch_mean(key: str) -> float | None:
-        values = [v for epoch, v in col(f"train/{key}") if epoch == len(seconds)]
-        return sum(values) / len(values) if values else None
 
-    return {"seconds": seconds, "fid": col("val/fid"), "is": col("val/is_mean"), "d_loss": steps("train/d_loss"),
-            "g_loss": steps("train/g_loss"), "final": {k: last_epoch_mean(k) for k in ("d_loss", "g_loss", "d_real", "d_fake")},
+    def column(key: str) -> list[tuple[int, float]]:  # (epoch, value) wherever `key` was logged
+        return [(int(r["epoch"]) + 1, float(r[key])) for r in rows if r.get(key)]
+
+    seconds = [s for _, s in column("train/epoch_seconds")]
+    logged_per_epoch = len(column("train/d_loss")) / len(seconds)
+    curves = {k: [((i + 1) / logged_per_epoch, v) for i, (_, v) in enumerate(column(f"train/{k}"))] for k in ("d_loss", "g_loss")}
+    final = {}
+    for key in ("d_loss", "g_loss", "d_real", "d_fake"):  # means over the last epoch
+        values = [v for epoch, v in column(f"train/{key}") if epoch == len(seconds)]
+        final[key] = sum(values) / len(values) if values else None
+    last = json.loads(sorted((run_dir / "metrics").glob("epoch_*.json"))[-1].read_text())
+    return {"seconds": seconds, "fid": column("val/fid"), "is": column("val/is_mean"), **curves, "final": final,
             "metrics": last["metrics"], "protocol": last["protocol"], "dir": run_dir}
 
 
