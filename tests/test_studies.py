@@ -44,7 +44,7 @@ def test_study_run_parses_into_its_settings(run, capsys):
     expected = yaml.safe_load((studies.CONFIGS / run.config).read_text())
     epochs = expected.get("trainer", {}).get("max_epochs", 10)
     assert config["seed_everything"] == 0 and config["trainer"]["max_epochs"] == epochs
-    assert config["evaluation"]["every_n_epochs"] == 2
+    assert config["evaluation"]["every_n_epochs"] == expected.get("evaluation", {}).get("every_n_epochs", 2)
     for section in ("model", "data"):
         for key, value in expected.get(section, {}).get("init_args", {}).items():
             got = config[section]["init_args"][key]

@@ -97,19 +97,25 @@ def grid(config: str, label: str, **axes: list[str]) -> list[Run]:
 
 SWEEP = {
     "DCGAN": grid("000/dcgan.yaml", "DCGAN", lr=["2e-4", "5e-4", "1e-3"], batch=["32", "64", "128"])
-    + grid("000/dcgan.yaml", "DCGAN", lr=["2e-3"], batch=["32", "64"]) + grid("000/dcgan.yaml", "DCGAN", lr=["1e-3", "2e-3"], batch=["16"]),
+    + grid("000/dcgan.yaml", "DCGAN", lr=["2e-3"], batch=["32", "64"]) + grid("000/dcgan.yaml", "DCGAN", lr=["1e-3", "2e-3"], batch=["16"])
+    + grid("000/dcgan.yaml", "DCGAN", lr=["1e-3"], batch=["32"], width=["16", "64"]),
     "CDCGAN": grid("000/cdcgan.yaml", "CDCGAN", lr=["2e-4", "5e-4", "1e-3"], batch=["32", "64"])
-    + grid("000/cdcgan.yaml", "CDCGAN", lr=["2e-3"], batch=["32"]) + grid("000/cdcgan.yaml", "CDCGAN", lr=["1e-3"], batch=["16"]),
+    + grid("000/cdcgan.yaml", "CDCGAN", lr=["2e-3"], batch=["32"]) + grid("000/cdcgan.yaml", "CDCGAN", lr=["1e-3"], batch=["16"])
+    + grid("000/cdcgan.yaml", "CDCGAN", lr=["1e-3"], batch=["32"], width=["64"]),
     "ACGAN": grid("004/acgan.yaml", "ACGAN", lr=["2e-4", "1e-3"], batch=["32", "64"]),
-    "WGAN-GP": grid("sweep/wgan_gp.yaml", "WGAN-GP", lr=["1e-4", "2e-4", "5e-4"], d_steps=["1", "2", "5"]),
-    "CWGAN-GP": grid("003/cwgan_gp.yaml", "CWGAN-GP", lr=["2e-4", "5e-4"], d_steps=["1", "2", "5"]),
+    "WGAN-GP": grid("sweep/wgan_gp.yaml", "WGAN-GP", lr=["1e-4", "2e-4", "5e-4"], d_steps=["1", "2", "5"])
+    + grid("sweep/wgan_gp.yaml", "WGAN-GP", lr=["1e-3"], d_steps=["1", "2"])
+    + grid("sweep/wgan_gp.yaml", "WGAN-GP", lr=["5e-4", "1e-3"], d_steps=["1"], batch=["32"]),
+    "CWGAN-GP": grid("003/cwgan_gp.yaml", "CWGAN-GP", lr=["2e-4", "5e-4"], d_steps=["1", "2", "5"])
+    + grid("003/cwgan_gp.yaml", "CWGAN-GP", lr=["1e-3"], d_steps=["1"]) + grid("003/cwgan_gp.yaml", "CWGAN-GP", lr=["5e-4"], d_steps=["1"], batch=["32"]),
 }
 STUDIES: dict[str, Study] = {
     "000": Study("Seed 000: DCGAN vs conditional DCGAN on MNIST", [
         Run("DCGAN", "000/dcgan.yaml"), Run("CDCGAN", "000/cdcgan.yaml"),
     ], "Does conditioning avoid the mode collapse the paper saw?"),
     "001": Study("Seed 001: three architectures and the feature ablation", [
-        Run("fully connected", "001/fully_connected.yaml"), Run("intermediate", "001/intermediate.yaml"),
+        Run("fully connected", "001/fully_connected.yaml"), Run("fully connected, 60 epochs", "001/fully_connected_long.yaml"),
+        Run("intermediate", "001/intermediate.yaml"),
         Run("complete (base)", "001/complete.yaml"), Run("flip 10%", "001/flip.yaml"),
         Run("dropout D 0.5 G 0.2", "001/dropout.yaml"), Run("uniform noise", "001/uniform_noise.yaml"),
         Run("sigmoid output", "001/sigmoid.yaml"),
