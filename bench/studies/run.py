@@ -276,6 +276,11 @@ def report(name: str, study: Study, results: dict[Run, dict], jobs: int, threads
              f"`python bench/studies/run.py {name.split('-')[0]}` reruns everything.", ""]
     if overrides:
         lines[-2] += f" Every run here also had `{' '.join(overrides)}`."
+    for run, r in results.items():  # e.g. another dataset: its own classifier, FIDs not comparable
+        if r["protocol"]["extractor_key"] != protocol["extractor_key"]:
+            lines[-2] += (f" **{run.name}** is measured in the features of its own dataset's classifier (test accuracy "
+                          f"{r['metrics'].get('classifier_accuracy', float('nan')):.3f}, {r['protocol']['num_real']} real "
+                          f"images): its numbers compare only with runs on the same data.")
     if study.groups:
         for model, runs in study.groups.items():
             lines += [f"## {model} (sorted by FID)", "", *table({r: results[r] for r in runs}, sort=True), ""]
