@@ -107,7 +107,7 @@ SWEEP = {
     + grid("sweep/wgan_gp.yaml", "WGAN-GP", lr=["1e-3"], d_steps=["1", "2"])
     + grid("sweep/wgan_gp.yaml", "WGAN-GP", lr=["5e-4", "1e-3"], d_steps=["1"], batch=["32"]),
     "CWGAN-GP": grid("003/cwgan_gp.yaml", "CWGAN-GP", lr=["2e-4", "5e-4"], d_steps=["1", "2", "5"])
-    + grid("003/cwgan_gp.yaml", "CWGAN-GP", lr=["1e-3"], d_steps=["1"]) + grid("003/cwgan_gp.yaml", "CWGAN-GP", lr=["5e-4"], d_steps=["1"], batch=["32"]),
+    + grid("003/cwgan_gp.yaml", "CWGAN-GP", lr=["1e-3"], d_steps=["1"]) + grid("003/cwgan_gp.yaml", "CWGAN-GP", lr=["5e-4", "1e-3"], d_steps=["1"], batch=["32"]),
 }
 STUDIES: dict[str, Study] = {
     "000": Study("Seed 000: DCGAN vs conditional DCGAN on MNIST", [
@@ -126,6 +126,7 @@ STUDIES: dict[str, Study] = {
     ], "Does D overpower G (D loss to 0, G loss rising), as the seed saw?", prepare=export_fashion_folder),
     "003": Study("Seed 003: conditional DCGAN vs conditional WGAN vs conditional WGAN-GP", [
         Run("CDCGAN", "003/cdcgan.yaml"), Run("conditional WGAN", "003/cwgan.yaml"), Run("CWGAN-GP", "003/cwgan_gp.yaml"),
+        Run("CWGAN-GP, tuned", "003/cwgan_gp_tuned.yaml"),
     ], "Which covers all ten digits and draws the digit it is asked for? (the seed: WGAN-GP)"),
     "004": Study("Seed 004: minimax vs non-saturating G loss, 1 vs 4 D steps, ACGAN", [
         Run("non-saturating", "004/nonsaturating.yaml"), Run("minimax", "004/minimax.yaml"),
