@@ -56,7 +56,8 @@ def test_study_run_parses_into_its_settings(run, capsys):
         node = config
         for part in key.split("."):
             node = node[part]
-        assert node == pytest.approx(float(value)), arg
+        expected_value = yaml.safe_load(value) if value.startswith("[") else float(value)  # YAML reads 5e-4 as text
+        assert node == pytest.approx(expected_value), arg
 
 def test_fashion_folder_export_has_one_folder_per_class(tmp_path):
     images, labels = load_mnist_5k()  # real digits standing in for Fashion-MNIST: the format matters

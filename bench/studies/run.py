@@ -87,7 +87,8 @@ def grid(config: str, label: str, **axes: list[str]) -> list[Run]:
     """The runs of a grid over command-line arguments, e.g. grid(..., lr=[...], batch=[...])."""
     flags = {"lr": ["--model.init_args.opt_g.lr={}", "--model.init_args.opt_d.lr={}"],
              "batch": ["--data.init_args.batch_size={}"], "d_steps": ["--model.init_args.d_steps={}"],
-             "width": ["--model.init_args.width={}"]}
+             "width": ["--model.init_args.width={}"],
+             "beta1": ["--model.init_args.opt_g.betas=[{},0.999]", "--model.init_args.opt_d.betas=[{},0.999]"]}
     runs = []
     for values in itertools.product(*axes.values()):
         args = tuple(f.format(v) for k, v in zip(axes, values) for f in flags[k])
@@ -102,6 +103,8 @@ SWEEP = {
     "CDCGAN": grid("000/cdcgan.yaml", "CDCGAN", lr=["2e-4", "5e-4", "1e-3"], batch=["32", "64"])
     + grid("000/cdcgan.yaml", "CDCGAN", lr=["2e-3"], batch=["32"]) + grid("000/cdcgan.yaml", "CDCGAN", lr=["1e-3"], batch=["16"])
     + grid("000/cdcgan.yaml", "CDCGAN", lr=["1e-3"], batch=["32"], width=["64"]),
+    "CGAN": grid("sweep/cgan.yaml", "CGAN", lr=["1e-3"], beta1=["0.9"], batch=["64"])
+    + grid("sweep/cgan.yaml", "CGAN", lr=["2e-4", "1e-3"], beta1=["0.5", "0.9"], batch=["32"]),
     "ACGAN": grid("004/acgan.yaml", "ACGAN", lr=["2e-4", "1e-3"], batch=["32", "64"]),
     "WGAN-GP": grid("sweep/wgan_gp.yaml", "WGAN-GP", lr=["1e-4", "2e-4", "5e-4"], d_steps=["1", "2", "5"])
     + grid("sweep/wgan_gp.yaml", "WGAN-GP", lr=["1e-3"], d_steps=["1", "2"])
@@ -115,6 +118,7 @@ STUDIES: dict[str, Study] = {
     ], "Does conditioning avoid the mode collapse the paper saw?"),
     "001": Study("Seed 001: three architectures and the feature ablation", [
         Run("fully connected", "001/fully_connected.yaml"), Run("fully connected, 60 epochs", "001/fully_connected_long.yaml"),
+        Run("fully connected, Adam(2e-4) batch 32, 60 epochs", "001/fully_connected_dcgan_adam.yaml"),
         Run("intermediate", "001/intermediate.yaml"),
         Run("complete (base)", "001/complete.yaml"), Run("flip 10%", "001/flip.yaml"),
         Run("dropout D 0.5 G 0.2", "001/dropout.yaml"), Run("uniform noise", "001/uniform_noise.yaml"),
@@ -168,13 +172,15 @@ def fit(run: Run, study: str, threads: int, overrides: list[str], reuse: bool) -
 
 
 def summarise(run_dir: Path) -> dict:
-    """Per-epoch seconds, FID/IS curves, losses over training and the last evaluation."""
+    """Per-epoch training seconds (evaluation excluded), FID/IS curves, losses over training and
+    the last evaluation."""
     rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
 
     def column(key: str) -> list[tuple[int, float]]:  # (epoch, value) wherever `key` was logged
         return [(int(r["epoch"]) + 1, float(r[key])) for r in rows if r.get(key)]
 
-    seconds = [s for _, s in column("train/epoch_seconds")]
+    evaluation = dict(column("val/eval_seconds"))  # FID & co. run inside the epoch: not training time
+    seconds = [s - evaluation.get(epoch, 0.0) for epoch, s in column("train/epoch_seconds")]
     logged_per_epoch = len(column("train/d_loss")) / len(seconds)
     curves = {k: [((i + 1) / logged_per_epoch, v) for i, (_, v) in enumerate(column(f"train/{k}"))] for k in ("d_loss", "g_loss")}
     final = {}
@@ -273,7 +279,8 @@ def report(name: str, study: Study, results: dict[Run, dict], jobs: int, threads
              f"Metrics after the last epoch in {protocol['extractor']} features (test accuracy "
              f"{m.get('classifier_accuracy', float('nan')):.3f}), {protocol['num_fake']} generated vs "
              f"{protocol['num_real']} real images ({protocol['real_split']} split); IS of the real images "
-             f"{m.get('is_real_mean', float('nan')):.2f}. D loss, G loss, D(x) and D(G(z)) are means over the last epoch. "
+             f"{m.get('is_real_mean', float('nan')):.2f}. D loss, G loss, D(x) and D(G(z)) are means over the last epoch; s/epoch and CPU-min "
+             f"count training only (the evaluations' time, about 3 s each, is left out). "
              f"`python bench/studies/run.py {name.split('-')[0]}` reruns everything.", ""]
     if overrides:
         lines[-2] += f" Every run here also had `{' '.join(overrides)}`."
