@@ -33,6 +33,7 @@ from typing import Callable
 import yaml
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
 CONFIGS, RUNS, RESULTS = HERE / "configs", HERE / "runs", HERE / "results"
 FOLDER = HERE / "data" / "fashion_mnist_folder"
 
@@ -48,7 +49,7 @@ class Run:
         return "".join(c if c.isalnum() or c in "._=" else "_" for c in self.name)
 
     def command(self) -> str:
-        rel = CONFIGS.relative_to(Path.cwd()) if CONFIGS.is_relative_to(Path.cwd()) else CONFIGS
+        rel = CONFIGS.relative_to(REPO)  # commands run from the repository's root
         return " ".join(["lit-gan fit", f"--config {rel}/base.yaml", f"--config {rel}/{self.config}", *self.args])
 
 
@@ -77,9 +78,10 @@ def export_fashion_folder(folder: Path = FOLDER, data_dir: Path = HERE / "data",
     tmp = folder.with_suffix(".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     for c, name in enumerate(data.class_names):
-        (tmp / name.replace("/", "-")).mkdir(parents=True)
+        class_dir = tmp / name.replace("/", "-")  # "T-shirt/top"
+        class_dir.mkdir(parents=True)
         for i in (labels == c).nonzero().flatten()[:per_class].tolist():
-            Image.fromarray(images[i, 0].numpy()).save(tmp / name.replace("/", "-") / f"{i:05d}.png")
+            Image.fromarray(images[i, 0].numpy()).save(class_dir / f"{i:05d}.png")
     tmp.rename(folder)
 
 
@@ -165,7 +167,7 @@ def fit(run: Run, study: str, threads: int, overrides: list[str], reuse: bool) -
     log = RUNS / study / f"{run.slug}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as out:
-        if subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=HERE.parents[1]).returncode:
+        if subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO).returncode:
             raise SystemExit(f"{run.name} failed: see {log}")
     print(f"done: {run.name}", flush=True)
     return run_dir
@@ -270,6 +272,8 @@ def plot_sweep(study: Study, results: dict[Run, dict], path: Path) -> None:
 
 
 def report(name: str, study: Study, results: dict[Run, dict], jobs: int, threads: int, overrides: list[str]) -> str:
+    tag = name.partition("-")[2]
+    rerun = " ".join(["python bench/studies/run.py", name.partition("-")[0], *([f"--tag {tag} --", *overrides] if tag else [])])
     first = next(iter(results.values()))
     protocol, m = first["protocol"], first["metrics"]
     lines = [f"# {study.title}", "", f"**Question.** {study.question}", "",
@@ -281,7 +285,7 @@ def report(name: str, study: Study, results: dict[Run, dict], jobs: int, threads
              f"{protocol['num_real']} real images ({protocol['real_split']} split); IS of the real images "
              f"{m.get('is_real_mean', float('nan')):.2f}. D loss, G loss, D(x) and D(G(z)) are means over the last epoch; s/epoch and CPU-min "
              f"count training only (the evaluations' time, about 3 s each, is left out). "
-             f"`python bench/studies/run.py {name.split('-')[0]}` reruns everything.", ""]
+             f"`{rerun}` reruns everything.", ""]
     if overrides:
         lines[-2] += f" Every run here also had `{' '.join(overrides)}`."
     for run, r in results.items():  # e.g. another dataset: its own classifier, FIDs not comparable
