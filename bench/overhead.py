@@ -32,7 +32,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, TensorDataset
 
 from lit_gan.models.dcgan import DCGAN
-from lit_gan.nets import DCGANDiscriminator, DCGANGenerator
+from lit_gan.nets import DCGANDiscriminator, DCGANGenerator, net
 
 TARGET = 0.95
 SHAPE = (1, 28, 28)
@@ -99,9 +99,10 @@ def main() -> None:
     per_epoch = math.ceil(a.batches / epochs)
     n_images = epochs * per_epoch * a.batch_size
 
-    model = DCGAN(image_shape=SHAPE, width=a.width)
+    options = {"width": a.width}
+    model = DCGAN(image_shape=SHAPE, generator=net(DCGANGenerator, **options), discriminator=net(DCGANDiscriminator, **options))
     latent = model.hparams.latent_dim
-    g, d = DCGANGenerator(SHAPE, latent, 0, a.width), DCGANDiscriminator(SHAPE, 0, a.width)
+    g, d = DCGANGenerator(SHAPE, latent, 0, **options), DCGANDiscriminator(SHAPE, 0, 1, **options)
     g.load_state_dict(model.generator.state_dict())  # same initial weights
     d.load_state_dict(model.discriminator.state_dict())
     opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))

@@ -30,7 +30,8 @@ def run(extra: list[str], batches: int, epochs: int, width: int, batch: int, roo
     run_dir = root / str(len(list(root.iterdir())))
     cmd = [
         sys.executable, "-m", "lit_gan", "fit", "--model=DCGAN", "--data=EmbeddedMNIST",
-        f"--model.init_args.width={width}", f"--data.init_args.batch_size={batch}", "--trainer.accelerator=cpu",
+        f"--model.init_args.generator.init_args.width={width}", f"--model.init_args.discriminator.init_args.width={width}",
+        f"--data.init_args.batch_size={batch}", "--trainer.accelerator=cpu",
         f"--trainer.max_epochs={epochs}", f"--trainer.limit_train_batches={batches}", "--trainer.limit_val_batches=2",
         "--trainer.enable_progress_bar=false", "--trainer.logger=lightning.pytorch.loggers.CSVLogger",
         f"--trainer.logger.save_dir={run_dir}", "--trainer.logger.name=", "--trainer.logger.version=",

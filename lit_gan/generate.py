@@ -14,14 +14,12 @@ import torch
 from torch import Tensor
 
 from lit_gan.images import save_grid, to_uint8
-from lit_gan.models import GAN
+from lit_gan.models import GAN, Generative
 
 
-def load(checkpoint: str | Path, device: str = "cpu") -> GAN:
-    """Any variant's checkpoint: every variant is `GAN` with other defaults, kept in its hparams."""
-    if not Path(checkpoint).is_file():
-        raise FileNotFoundError(f"no checkpoint at {checkpoint}; runs keep theirs in runs/<run>/checkpoints/last.ckpt")
-    return GAN.load_from_checkpoint(checkpoint, map_location=device, weights_only=True).eval()
+def load(checkpoint: str | Path, device: str = "cpu") -> Generative:
+    """Any variant's checkpoint, of this version or an earlier one (read with weights_only=True)."""
+    return GAN.load_from_checkpoint(checkpoint, map_location=device).eval()
 
 
 def _out_dir(out: str | Path, overwrite: bool) -> Path:
@@ -32,8 +30,8 @@ def _out_dir(out: str | Path, overwrite: bool) -> Path:
     return out
 
 
-def _labels(model: GAN, labels: list[int] | None, n: int) -> Tensor | None:
-    k = model.hparams.num_classes
+def _labels(model: Generative, labels: list[int] | None, n: int) -> Tensor | None:
+    k = model.num_classes
     if not model.conditional:
         if labels:
             raise ValueError("this model is not conditional: it cannot draw chosen labels; leave --labels out")
@@ -44,17 +42,14 @@ def _labels(model: GAN, labels: list[int] | None, n: int) -> Tensor | None:
     return chosen.repeat((n + len(chosen) - 1) // len(chosen))[:n]
 
 
-def _noise(model: GAN, n: int, seed: int) -> Tensor:
-    return model._noise(n, torch.Generator().manual_seed(seed))
+def _noise(model: Generative, n: int, seed: int) -> Tensor:
+    return model.sample_z(n, torch.Generator().manual_seed(seed))
 
 
 @torch.no_grad()
-def _draw(model: GAN, z: Tensor, labels: Tensor | None) -> Tensor:
-    return model.generate(z=z.to(model.device), labels=None if labels is None else labels.to(model.device))
-
-
-def _value_range(model: GAN) -> tuple[float, float]:
-    return (0.0, 1.0) if model.hparams.final_activation == "sigmoid" else (-1.0, 1.0)
+def _draw(model: Generative, z: Tensor, labels: Tensor | None) -> Tensor:
+    """Images for `z` (from `model.sample_z`, so on the model's device) and `labels`."""
+    return model.generate(z=z, labels=None if labels is None else labels.to(z.device))
 
 
 def samples(
@@ -66,9 +61,9 @@ def samples(
     model, folder = load(checkpoint, device), _out_dir(out, overwrite)
     y = _labels(model, labels, num)
     images = _draw(model, _noise(model, num, seed), y)
-    for i, image in enumerate(to_uint8(images, _value_range(model))):
+    for i, image in enumerate(to_uint8(images, model.value_range)):
         save_grid(image[None].float() / 255, folder / f"{i:06d}.png", nrow=1, value_range=(0.0, 1.0))
-    return save_grid(images, folder / "grid.png", nrow=nrow, value_range=_value_range(model))
+    return save_grid(images, folder / "grid.png", nrow=nrow, value_range=model.value_range)
 
 
 def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
@@ -89,9 +84,9 @@ def interpolate(
     ends = _noise(model, 2 * pairs, seed).view(pairs, 2, -1)
     t = torch.linspace(0, 1, steps).view(1, steps, 1)
     a, b = ends[:, :1], ends[:, 1:]
-    z = slerp(a, b, t) if model.hparams.noise == "normal" else (1 - t) * a + t * b
+    z = slerp(a, b, t) if model.noise == "normal" else (1 - t) * a + t * b
     y = _labels(model, [label] if label is not None else [0], pairs * steps)
-    return save_grid(_draw(model, z.reshape(pairs * steps, -1), y), folder / "grid.png", nrow=steps, value_range=_value_range(model))
+    return save_grid(_draw(model, z.reshape(pairs * steps, -1), y), folder / "grid.png", nrow=steps, value_range=model.value_range)
 
 
 def arithmetic(
@@ -109,7 +104,7 @@ def arithmetic(
     means = [z[torch.tensor(g)].mean(0) for g in (a, b, c)]
     rows = torch.stack([*means, means[0] - means[1] + means[2]])
     y = _labels(model, [label] if label is not None else [0], len(rows))
-    return save_grid(_draw(model, rows, y), folder / "grid.png", nrow=len(rows), value_range=_value_range(model))
+    return save_grid(_draw(model, rows, y), folder / "grid.png", nrow=len(rows), value_range=model.value_range)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -1,65 +1,90 @@
-"""Adversarial losses on discriminator logits.
+"""Adversarial losses on discriminator logits, by name.
 
 One sign convention everywhere: the discriminator (or critic) outputs a real-valued score,
 **higher = more real**. No network ends in a sigmoid; the logistic losses apply it themselves.
+A new loss is one class with a D term and a G term, plus one line in `LOSSES`.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Literal
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-LossName = Literal["nonsaturating", "minimax", "wasserstein", "hinge"]
-LOGISTIC = ("nonsaturating", "minimax")
+
+class AdversarialLoss:
+    """D's loss from its scores on a real and a fake batch, and G's loss from D's scores on its
+    samples. `g_sees_real`: G's term also needs D's scores on the real batch (relativistic
+    losses); the loop computes them only then. `logistic`: scores are logits of P(real)."""
+
+    logistic: bool = False
+    g_sees_real: bool = False
+
+    def d_loss(self, real: Tensor, fake: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def g_loss(self, fake: Tensor, real: Tensor | None = None) -> Tensor:
+        raise NotImplementedError
 
 
-def discriminator_targets(
-    n: int, real: bool, flip: float = 0.0, smoothing: float = 0.0, device: torch.device | str = "cpu"
-) -> Tensor:
-    """Targets for a logistic D: 1 (real) or 0 (fake), each flipped with probability `flip`;
-    real targets are one-sided smoothed to `1 - smoothing` (fake targets stay 0)."""
-    targets = torch.full((n,), 1.0 if real else 0.0, device=device)
-    if flip > 0:
-        flipped = torch.rand(n, device=device) < flip
-        targets = torch.where(flipped, 1.0 - targets, targets)
-    if smoothing > 0:
-        targets = torch.where(targets > 0.5, targets - smoothing, targets)
-    return targets
+class NonSaturating(AdversarialLoss):
+    """Goodfellow et al. 2014: D minimises binary cross-entropy, G minimises -log D(G(z))."""
 
+    logistic = True
 
-def d_loss(
-    kind: LossName, real: Tensor, fake: Tensor, flip: float = 0.0, smoothing: float = 0.0
-) -> Tensor:
-    """The discriminator's loss from its scores on a real and a fake batch."""
-    if kind in LOGISTIC:
-        t_real = discriminator_targets(len(real), True, flip, smoothing, real.device)
-        t_fake = discriminator_targets(len(fake), False, flip, smoothing, fake.device)
-        return F.binary_cross_entropy_with_logits(real, t_real) + F.binary_cross_entropy_with_logits(fake, t_fake)
-    if kind == "wasserstein":
-        return fake.mean() - real.mean()
-    if kind == "hinge":  # max(0, 1 - D(x)) + max(0, 1 + D(G(z)))
-        return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
-    raise ValueError(f"unknown loss {kind!r}; choose one of {LossName.__args__}")
+    def d_loss(self, real: Tensor, fake: Tensor) -> Tensor:
+        return F.softplus(-real).mean() + F.softplus(fake).mean()  # BCE with targets 1 and 0
 
-
-def g_loss(kind: LossName, fake: Tensor) -> Tensor:
-    """The generator's loss from the discriminator's scores on its samples."""
-    if kind == "nonsaturating":  # -log D(G(z))
+    def g_loss(self, fake: Tensor, real: Tensor | None = None) -> Tensor:
         return F.softplus(-fake).mean()
-    if kind == "minimax":  # log(1 - D(G(z))), the saturating original
+
+
+class Minimax(NonSaturating):
+    """The original saturating game: G minimises log(1 - D(G(z))), whose gradient vanishes
+    when D confidently rejects G's samples."""
+
+    def g_loss(self, fake: Tensor, real: Tensor | None = None) -> Tensor:
         return -F.softplus(fake).mean()
-    if kind in ("wasserstein", "hinge"):
+
+
+class Wasserstein(AdversarialLoss):
+    """Arjovsky et al. 2017: the critic maximises E[D(x)] - E[D(G(z))]; needs a Lipschitz
+    constraint (weight clipping, a gradient penalty or spectral norm)."""
+
+    def d_loss(self, real: Tensor, fake: Tensor) -> Tensor:
+        return fake.mean() - real.mean()
+
+    def g_loss(self, fake: Tensor, real: Tensor | None = None) -> Tensor:
         return -fake.mean()
-    raise ValueError(f"unknown loss {kind!r}; choose one of {LossName.__args__}")
+
+
+class Hinge(Wasserstein):
+    """Lim & Ye 2017 / SNGAN: D minimises max(0, 1 - D(x)) + max(0, 1 + D(G(z))); G as Wasserstein."""
+
+    def d_loss(self, real: Tensor, fake: Tensor) -> Tensor:
+        return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+
+
+LOSSES: dict[str, AdversarialLoss] = {
+    "nonsaturating": NonSaturating(),
+    "minimax": Minimax(),
+    "wasserstein": Wasserstein(),
+    "hinge": Hinge(),
+}
+"""Every adversarial loss by the name `--model.init_args.loss` takes."""
+
+
+def get(name: str) -> AdversarialLoss:
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)}")
+    return LOSSES[name]
 
 
 def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, scale: float = 1.0) -> Tensor:
     """WGAN-GP's penalty E[(||grad_x D(x)||_2 - 1)^2] at random interpolates x between real and
     fake samples; the norm is per sample over all non-batch dimensions.
-
     `scale` is the GradScaler's scale under `16-mixed`: the gradient is taken of the scaled output
     (so fp16 gradients do not underflow) and unscaled before the norm (PyTorch's AMP recipe).
     """

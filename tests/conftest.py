@@ -1,7 +1,9 @@
 """Shared test settings: tiny networks and few batches so the suite stays fast on 2 CPU cores."""
 
+import inspect
 import os
 import tempfile
+from typing import Any
 
 import pytest
 import torch
@@ -11,8 +13,31 @@ os.environ.setdefault("WANDB_SILENT", "true")
 os.environ["LIT_GAN_CACHE"] = tempfile.mkdtemp(prefix="lit_gan_cache_")  # classifiers, real statistics
 torch.set_num_threads(1)  # tiny networks: one thread is faster than two
 
-TINY = {"width": 8, "latent_dim": 16}
-"""Model arguments that keep every network small in tests."""
+LATENT = 16
+"""The latent size of every test model (`tiny` and `tests.fixtures.TINY_CLI`)."""
+
+
+def variant_defaults(cls: type) -> dict[str, Any]:
+    """A variant's constructor defaults, its own first (as jsonargparse resolves them)."""
+    out: dict[str, Any] = {}
+    for klass in cls.__mro__:
+        if "__init__" in vars(klass):
+            for name, p in inspect.signature(klass.__init__).parameters.items():
+                if p.default is not p.empty:
+                    out.setdefault(name, p.default)
+    return out
+
+
+def tiny(cls: type, g: dict[str, Any] | None = None, d: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+    """`cls` with its own networks at width 8 (plus options `g` for G, `d` for D) and a 16-d latent."""
+    from lit_gan.nets import as_spec
+
+    defaults = variant_defaults(cls)
+    nets = {}
+    for role, options in (("generator", g), ("discriminator", d)):
+        spec = as_spec(defaults[role])
+        nets[role] = {**spec, "init_args": {**spec["init_args"], "width": 8, **(options or {})}}
+    return cls(**{"latent_dim": LATENT, **nets, **kwargs})
 
 
 @pytest.fixture

@@ -122,9 +122,15 @@ def write_celeba(root: Path, splits: list[int], size: tuple[int, int] = (178, 21
 
 
 # --------------------------------------------------------------------------- session fixtures
-TINY_CLI = [
-    "--model.init_args.width=8",
+TINY_MODEL = [
+    "--model.init_args.generator.init_args.width=8",
+    "--model.init_args.discriminator.init_args.width=8",
     "--model.init_args.latent_dim=16",
+]
+"""`lit-gan` arguments for tiny networks (as `tests.conftest.tiny` builds them in Python)."""
+
+TINY_CLI = [
+    *TINY_MODEL,
     "--trainer.max_epochs=1",
     "--trainer.limit_train_batches=2",
     "--trainer.limit_val_batches=1",  # parsed as 1.0 = the whole (small, val_size-limited) val set

@@ -15,6 +15,7 @@ import pytest
 import torch
 import yaml
 
+from tests.conftest import tiny
 from tests.fixtures import TINY_CLI as TINY
 from lit_gan.cli import GANCLI, main
 from lit_gan.models import CDCGAN
@@ -71,22 +72,22 @@ def csv_rows(path: Path) -> list[dict[str, str]]:
 # --------------------------------------------------------------------------- loading
 def test_load_from_checkpoint_restores_weights_buffers_and_batches_seen(trained: Run):
     loaded = CDCGAN.load_from_checkpoint(trained.ckpt, map_location="cpu")
-    assert (loaded.hparams.width, loaded.hparams.latent_dim) == (8, 16)
+    assert (loaded.hparams.generator["init_args"]["width"], loaded.hparams.latent_dim) == (8, 16)
     assert tuple(loaded.hparams.image_shape) == (1, 28, 28) and loaded.hparams.num_classes == 10
 
     expected, restored = trained.model.generator.state_dict(), loaded.generator.state_dict()
     assert expected.keys() == restored.keys()
     different = [k for k in expected if not torch.equal(expected[k].cpu(), restored[k])]
     assert not different, f"generator tensors not restored: {different}"
-    fresh = CDCGAN(image_shape=(1, 28, 28), num_classes=10, width=8, latent_dim=16)
+    fresh = tiny(CDCGAN, image_shape=(1, 28, 28), num_classes=10)
     assert not torch.equal(fresh.generator.state_dict()["project.0.weight"], restored["project.0.weight"])  # trained
 
     # The fixed sample noise and labels are stored in the checkpoint and come back unchanged.
     state = load(trained.ckpt)["state_dict"]
-    assert torch.equal(state["sample_z"], trained.model.sample_z.cpu())
-    assert torch.equal(loaded.sample_z, trained.model.sample_z.cpu())
-    assert torch.equal(loaded.sample_labels, trained.model.sample_labels.cpu())
-    assert loaded.sample_labels.tolist() == list(range(10)) * 8  # one column per class
+    assert torch.equal(state["grid_z"], trained.model.grid_z.cpu())
+    assert torch.equal(loaded.grid_z, trained.model.grid_z.cpu())
+    assert torch.equal(loaded.grid_labels, trained.model.grid_labels.cpu())
+    assert loaded.grid_labels.tolist() == list(range(10)) * 8  # one column per class
 
     assert trained.model.batches_seen == 2  # limit_train_batches=2, one epoch
     assert load(trained.ckpt)["batches_seen"] == 2 and loaded.batches_seen == 2
@@ -178,7 +179,7 @@ def test_fresh_fit_into_a_used_run_is_refused_and_resume_continues(tmp_path: Pat
     assert (run.dir / "samples" / "epoch_000.png").read_bytes() == grid
     resumed = load(run.ckpt)
     assert resumed["batches_seen"] == 4 and resumed["global_step"] == 8  # D + G step per batch, 4 batches
-    assert torch.equal(resumed["state_dict"]["sample_z"], run.model.sample_z.cpu())  # same grid noise
+    assert torch.equal(resumed["state_dict"]["grid_z"], run.model.grid_z.cpu())  # same grid noise
     assert yaml.safe_load((run.dir / "config.yaml").read_text())["trainer"]["max_epochs"] == 2
 
 

@@ -14,9 +14,11 @@ import yaml
 import lit_gan.data
 import lit_gan.models
 from tests.fixtures import TINY_CLI as TINY
+from tests.fixtures import TINY_MODEL
 from lit_gan.cli import main
 from lit_gan.data import EmbeddedMNIST, ImageDataModule
 from lit_gan.models import DCGAN, GAN
+from lit_gan.nets import DCGANGenerator
 
 pytestmark = pytest.mark.usefixtures("cli_env")
 
@@ -38,13 +40,21 @@ BAD_INPUT = {
         ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.opt_d.lr=-1"],
         ["learning rate", "lr=-1"],
     ),
-    "label_flip above 1": (
-        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.label_flip", "1.5"],
-        ["label_flip", "[0, 1]", "1.5"],
+    "label flip above 1": (
+        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.terms={{label_noise: {{flip: 1.5}}}}"],
+        ["label_noise flip", "[0, 1]", "1.5"],
     ),
-    "negative d_dropout": (
-        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.d_dropout", "-0.1"],
-        ["d_dropout", "[0, 1]", "-0.1"],
+    "negative dropout in D": (
+        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.discriminator.init_args.dropout", "-0.1"],
+        ["dropout", "[0, 1]", "-0.1"],
+    ),
+    "unknown term": (
+        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.terms={{r3: {{gamma: 1}}}}"],
+        ["unknown term 'r3'", "gradient_penalty", "label_noise"],
+    ),
+    "unknown loss": (
+        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.loss=relativistic"],
+        ["unknown loss 'relativistic'", "hinge", "nonsaturating"],
     ),
     "conditional model on an unlabeled folder": (
         ["--model", "CDCGAN", "--data", "ImageFolder", "--data.init_args.root={flat}", "--data.init_args.image_size=8"],
@@ -59,8 +69,8 @@ BAD_INPUT = {
         ["MNIST data not found", "{empty}/MNIST/raw", "train-images-idx3-ubyte.gz", "--data.init_args.download true"],
     ),
     "sigmoid generator for data in [-1, 1]": (
-        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.final_activation=sigmoid", *SMALL_MNIST],
-        ["final_activation='sigmoid'", "[0.0, 1.0]", "[-1.0, 1.0]", "value_range"],
+        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.generator.init_args.final_activation=sigmoid", *SMALL_MNIST],
+        ["generator produces images in [0.0, 1.0]", "[-1.0, 1.0]", "--data.init_args.value_range [0.0, 1.0]"],
     ),
 }
 
@@ -102,7 +112,7 @@ def test_module_prints_the_config(tmp_path):
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert "class_path: lit_gan.models.DCGAN" in result.stdout and "arch: dcgan" in result.stdout
+    assert "class_path: lit_gan.models.DCGAN" in result.stdout and "class_path: lit_gan.nets.DCGANGenerator" in result.stdout
     config = yaml.safe_load(result.stdout)
     assert config["data"]["class_path"] == "lit_gan.data.EmbeddedMNIST"
     assert config["model"]["init_args"]["opt_g"]["lr"] == 2e-4
@@ -128,7 +138,7 @@ def test_short_class_names_resolve(tmp_path):
     assert type(cli.model) is DCGAN and type(cli.datamodule) is EmbeddedMNIST
     assert cli.config.model.class_path == "lit_gan.models.DCGAN"
     assert cli.config.data.class_path == "lit_gan.data.EmbeddedMNIST"
-    assert cli.model.hparams.arch == "dcgan"
+    assert isinstance(cli.model.generator, DCGANGenerator)
     assert tuple(cli.model.hparams.image_shape) == (1, 28, 28) and cli.model.hparams.num_classes == 10  # linked
     assert isinstance(cli.datamodule, ImageDataModule) and lit_gan.data.EmbeddedMNIST is EmbeddedMNIST
 
@@ -148,7 +158,7 @@ def test_console_script_exits_zero_after_a_fit(tmp_path):
     script = Path(sys.executable).parent / "lit-gan"
     assert script.is_file(), "install the package (pip install -e .) to get the lit-gan script"
     done = subprocess.run(
-        [str(script), "fit", "--model=DCGAN", "--data=EmbeddedMNIST", "--model.init_args.width=8",
+        [str(script), "fit", "--model=DCGAN", "--data=EmbeddedMNIST", *TINY_MODEL,
          "--trainer.max_epochs=1", "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=2",
          "--trainer.enable_progress_bar=false", "--evaluation.every_n_epochs=0", f"--runs_dir={tmp_path}"],
         capture_output=True, text=True, timeout=300, env={**os.environ, "WANDB_MODE": "offline"}, cwd=tmp_path,

@@ -18,8 +18,11 @@ from PIL import Image
 
 import lit_gan.data
 import lit_gan.models
+import lit_gan.nets
 from lit_gan.cli import main
 from lit_gan.optim import Optim
+from tests.conftest import variant_defaults
+from tests.fixtures import TINY_MODEL
 
 pytestmark = pytest.mark.usefixtures("cli_env")
 
@@ -28,7 +31,6 @@ ALL_CONFIGS = sorted(REPO.glob("configs/**/*.yaml"))
 CLASSIFIER_CONFIGS = [p for p in ALL_CONFIGS if p.name == "classifier.yaml"]
 CONFIGS = [p for p in ALL_CONFIGS if p not in CLASSIFIER_CONFIGS]
 
-TINY_MODEL = ["--model.init_args.width=8", "--model.init_args.latent_dim=16"]
 TINY_TRAINER = [
     "--trainer.max_epochs=1",
     "--trainer.limit_train_batches=2",
@@ -65,18 +67,6 @@ def test_configs_are_found():
 
 def class_name(section: dict) -> str:
     return section["class_path"].rsplit(".", 1)[-1]
-
-
-def model_defaults(cls: type) -> dict:
-    """The defaults `cls` gives GAN's arguments: the most derived __init__ that names one wins."""
-    defaults: dict = {}
-    for klass in cls.__mro__:
-        if "__init__" not in vars(klass) or not issubclass(klass, lit_gan.models.GAN):
-            continue
-        for name, param in inspect.signature(klass.__init__).parameters.items():
-            if param.default is not inspect.Parameter.empty:
-                defaults.setdefault(name, param.default)
-    return defaults
 
 
 def plain(value):
@@ -153,11 +143,15 @@ def test_config_runs_a_short_fit(config: Path, tmp_path: Path, request: pytest.F
     hparams = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["hyper_parameters"]
     assert tuple(hparams["image_shape"]) == shape
     assert hparams["num_classes"] == num_classes
-    assert (hparams["width"], hparams["latent_dim"]) == (8, 16)
+    assert (hparams["generator"]["init_args"]["width"], hparams["discriminator"]["init_args"]["width"], hparams["latent_dim"]) == (8, 8, 16)
     cls = getattr(lit_gan.models, model_class)
-    expected = {**model_defaults(cls), **model_init}
-    for name in ("image_shape", "num_classes", "width", "latent_dim"):
+    expected = {**variant_defaults(cls), **model_init}
+    for name in ("image_shape", "num_classes", "latent_dim"):
         expected.pop(name, None)
+    for role in ("generator", "discriminator"):  # the variant's network, the config's options but the tiny width
+        default = lit_gan.nets.as_spec(variant_defaults(cls)[role])
+        options = {**default["init_args"], **(model_init.get(role) or {}).get("init_args", {})}
+        expected[role] = {"class_path": default["class_path"], "init_args": {k: v for k, v in options.items() if k != "width"}}
     mismatched = {k: (hparams.get(k), v) for k, v in expected.items() if not matches(hparams.get(k), v)}
     assert not mismatched, f"hyper_parameters differ from {model_class}'s defaults / the config: {mismatched}"
 

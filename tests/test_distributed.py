@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from lit_gan.cli import main
+from tests.fixtures import TINY_MODEL
 
 FAST = [
-    "--model.init_args.width=8",
-    "--model.init_args.latent_dim=16",
+    *TINY_MODEL,
     "--data=EmbeddedMNIST",
     "--data.init_args.batch_size=16",
     "--trainer.accelerator=cpu",

@@ -9,13 +9,13 @@ from PIL import Image
 from lit_gan import generate
 from lit_gan.cli import main
 from lit_gan.models import CDCGAN, DCGAN
-from tests.conftest import TINY
+from tests.conftest import tiny
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("gen") / "model.ckpt"
-    model = CDCGAN(num_classes=10, **TINY)
+    model = tiny(CDCGAN, num_classes=10)
     torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams), "pytorch-lightning_version": "2.6.6"}, path)
     return path
 
@@ -80,10 +80,10 @@ def test_generate_bad_input(checkpoint, tmp_path, capsys, args, message):
 
 def test_fine_tuning_starts_from_another_runs_weights(checkpoint):
     source = torch.load(checkpoint, weights_only=True)["state_dict"]
-    same = CDCGAN(num_classes=10, weights_from=str(checkpoint), **TINY)
-    assert all(torch.equal(v, source[k]) for k, v in same.state_dict().items() if not k.startswith("sample_"))
+    same = tiny(CDCGAN, num_classes=10, weights_from=str(checkpoint))
+    assert all(torch.equal(v, source[k]) for k, v in same.state_dict().items() if not k.startswith("grid_"))
     # another dataset with 3 channels and 5 classes: what fits is loaded, the rest stays fresh
-    other = CDCGAN(image_shape=(3, 28, 28), num_classes=5, weights_from=str(checkpoint), **TINY)
+    other = tiny(CDCGAN, image_shape=(3, 28, 28), num_classes=5, weights_from=str(checkpoint))
     state = other.state_dict()
     assert torch.equal(state["generator.upsample.0.weight"], source["generator.upsample.0.weight"])
     assert state["generator.upsample.3.weight"].shape != source["generator.upsample.3.weight"].shape

@@ -10,12 +10,12 @@ from pathlib import Path
 import torch
 
 from lit_gan.cli import main
+from tests.fixtures import TINY_MODEL
 
 ARGS = [
     "--model=CDCGAN",
-    "--model.init_args.width=8",
-    "--model.init_args.latent_dim=16",
-    "--model.init_args.label_flip=0.1",  # more randomness that must be replayed
+    *TINY_MODEL,
+    "--model.init_args.terms={label_noise: {flip: 0.1}}",  # more randomness that must be replayed
     "--data=EmbeddedMNIST",
     "--data.init_args.batch_size=32",
     "--trainer.accelerator=cpu",

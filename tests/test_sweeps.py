@@ -9,11 +9,12 @@ import yaml
 from wandb.sdk.launch.sweeps.utils import create_sweep_command_args
 
 from lit_gan.cli import main
+from tests.fixtures import TINY_MODEL
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEPS = sorted((ROOT / "sweeps").glob("*.yaml"))
 TINY_RUN = [
-    "--model.init_args.width=8", "--trainer.max_epochs=1", "--trainer.limit_train_batches=2",
+    *TINY_MODEL, "--trainer.max_epochs=1", "--trainer.limit_train_batches=2",
     "--trainer.limit_val_batches=2", "--trainer.accelerator=cpu", "--trainer.enable_progress_bar=false",
     "--trainer.enable_model_summary=false",
 ]

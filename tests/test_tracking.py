@@ -12,9 +12,10 @@ import wandb
 
 from lit_gan import tracking
 from lit_gan.cli import main
+from tests.fixtures import TINY_MODEL
 
 ARGS = [
-    "--model=CDCGAN", "--model.init_args.width=8", "--model.init_args.latent_dim=16", "--data=EmbeddedMNIST",
+    "--model=CDCGAN", *TINY_MODEL, "--data=EmbeddedMNIST",
     "--data.init_args.batch_size=32", "--trainer.accelerator=cpu", "--trainer.max_epochs=2",
     "--trainer.limit_train_batches=3", "--trainer.limit_val_batches=2", "--trainer.log_every_n_steps=1",
     "--trainer.enable_progress_bar=false", "--evaluation.every_n_epochs=0",
@@ -47,7 +48,7 @@ def test_offline_run_holds_config_history_and_images(tmp_path, monkeypatch, caps
         if r["type"] in ("config", "run"):
             config.update(r[r["type"]].get("update", r[r["type"]].get("config", {}).get("update", {})))
     assert config["cli"]["model"]["class_path"] == "lit_gan.models.CDCGAN"  # the resolved CLI config
-    assert config["arch"] == "dcgan" and config["conditional"] is True  # the model's hyperparameters
+    assert config["generator"]["class_path"].endswith(".DCGANGenerator") and config["conditional"] is True  # the model's hyperparameters
     history_keys = set()
     for r in recs:
         if r["type"] == "history":

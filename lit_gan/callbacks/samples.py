@@ -8,12 +8,13 @@ import lightning as L
 import torch
 
 from lit_gan.images import save_grid
+from lit_gan.models.contract import Generative
 
 
 class SampleGrid(L.Callback):
     """Writes `<run>/samples/epoch_NNN.png` every `every_n_epochs` and sends it to every logger
-    that can show images (`log_image`, e.g. W&B). The grid always uses `model.sample_z` and
-    `model.sample_labels`, drawn once and kept in checkpoints, so grids compare across epochs."""
+    that can show images (`log_image`, e.g. W&B). The grid is `model.fixed_samples()`: the same
+    noise (kept in checkpoints) every time, so grids compare across epochs."""
 
     def __init__(self, every_n_epochs: int = 1, dirname: str = "samples") -> None:
         if every_n_epochs < 1:
@@ -24,19 +25,14 @@ class SampleGrid(L.Callback):
 
     @torch.no_grad()
     def write(self, trainer: L.Trainer, model: L.LightningModule, name: str) -> Path | None:
-        if not callable(getattr(model, "generate", None)):  # e.g. the metrics' Classifier
+        if not isinstance(model, Generative):  # e.g. the metrics' Classifier
             return None
-        was_training = model.training
-        model.eval()
-        images = model.generate(labels=model.sample_labels, z=model.sample_z)
-        model.train(was_training)
+        images, columns = model.fixed_samples()
         if not trainer.is_global_zero:
             return None
-        value_range = (0.0, 1.0) if model.hparams.get("final_activation") == "sigmoid" else (-1.0, 1.0)
         path = Path(trainer.default_root_dir) / self.dirname / f"{name}.png"
         self._written_at_step = trainer.global_step
-        nrow = int(model.sample_labels.max()) + 1 if model.hparams.get("conditional") else 8
-        self.last_path = save_grid(images, path, nrow=nrow, value_range=value_range)
+        self.last_path = save_grid(images, path, nrow=columns, value_range=model.value_range)
         for logger in trainer.loggers:
             if hasattr(logger, "log_image"):
                 logger.log_image(key="samples", images=[str(path)], step=trainer.global_step)

@@ -1,9 +1,11 @@
-"""GAN variants: one training loop (`GAN`), thin subclasses that change its defaults."""
+"""GAN variants: one training loop (`GAN`), thin subclasses that change its defaults, and the
+contract (`Generative`) that the rest of lit_gan uses."""
 
 from lit_gan.models.acgan import ACGAN
 from lit_gan.models.base import GAN
 from lit_gan.models.cgan import CGAN
-from lit_gan.models.dcgan import CDCGAN, DCGAN
+from lit_gan.models.contract import Generative
+from lit_gan.models.dcgan import CDCGAN, DCGAN, SNGAN
 from lit_gan.models.wgan import CWGANGP, WGAN, WGANGP
 
-__all__ = ["ACGAN", "CDCGAN", "CGAN", "CWGANGP", "DCGAN", "GAN", "WGAN", "WGANGP"]
+__all__ = ["ACGAN", "CDCGAN", "CGAN", "CWGANGP", "DCGAN", "GAN", "Generative", "SNGAN", "WGAN", "WGANGP"]

@@ -5,30 +5,34 @@ takes `g_steps` steps. `self.batches_seen` (saved with checkpoints) drives that 
 Lightning's `global_step` counts optimizer steps (two or more per batch here), so
 `--trainer.max_steps` counts D and G updates together; prefer `max_epochs` or
 `limit_train_batches`.
+
+What the loop trains is given to it: the networks (`generator`, `discriminator`), the
+adversarial loss (a name in `lit_gan.losses.LOSSES`) and the extra terms (names in
+`lit_gan.terms.TERMS`). The step below only asks the terms for their parts.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 import lightning as L
-from lightning.pytorch.utilities import rank_zero_info
 import torch
-import torch.nn.functional as F
-from torch import Tensor
-from torch.func import functional_call
+from lightning.pytorch.utilities import rank_zero_info
+from torch import Tensor, nn
 
-from lit_gan import losses
+from lit_gan import losses, nets
 from lit_gan.augment import diff_augment, parse_policy
-from lit_gan.models.checks import check_settings, require
-from lit_gan.nets import ARCHITECTURES
-from lit_gan.nets.blocks import Activation, Norm
+from lit_gan.models import legacy
+from lit_gan.models.checks import check_model
+from lit_gan.nets import DiscriminatorFactory, GeneratorFactory, net
 from lit_gan.optim import Optim
+from lit_gan.terms import Judgement, Step, build, require
 
 Batch = tuple[Tensor, Tensor]
 
@@ -36,32 +40,25 @@ Batch = tuple[Tensor, Tensor]
 class GAN(L.LightningModule):
     """A GAN trained with alternating D/G updates (manual optimization).
 
-    Defaults are seed 001's simple fully connected model: one hidden layer of 128 units,
-    Adam(1e-3, betas 0.9/0.999), the non-saturating generator loss.
+    Defaults are the fully connected GAN of Goodfellow et al. (2014): one hidden layer of 128
+    units in G and D, Adam(1e-3, betas 0.9/0.999), the non-saturating generator loss.
 
     Args:
         image_shape: (C, H, W); the CLI links it from the data.
         num_classes: classes in the data (0: no labels); the CLI links it from the data.
-        conditional: feed labels to G and D (cGAN); needs labelled data.
-        arch: network family in `lit_gan.nets.ARCHITECTURES` ("mlp", "dcgan").
-        width: hidden units ("mlp") or channels of D's first convolution ("dcgan").
+        conditional: feed labels to G (and to D, unless a term gives D a class head).
+        generator: G's class and options (`lit_gan.nets`), built with (image_shape, latent_dim, classes).
+        discriminator: D's class and options, built with (image_shape, classes, outputs).
         latent_dim: size of z.
         noise: z ~ N(0, I) ("normal") or U(-1, 1) ("uniform").
-        loss: "nonsaturating" (-log D(G(z))), "minimax" (log(1 - D(G(z)))), "wasserstein", "hinge".
-        d_steps: discriminator steps per generator update (seed 004 uses 4).
-        g_steps: generator steps per update (seed 000 trains G more often than D).
-        label_flip: probability of swapping a real/fake target in D's loss (seed 001: 0.1).
-        label_smoothing: one-sided smoothing, real targets become 1 - label_smoothing.
-        g_dropout, d_dropout: dropout in G and D (seed 001's ablation: 0.2 and 0.5).
-        d_norm: normalisation in D: "batch", "none" or "spectral".
-        final_activation: G's output: "tanh" for data in [-1, 1], "sigmoid" for [0, 1].
+        loss: adversarial loss, a name in `lit_gan.losses.LOSSES`: "nonsaturating" (-log D(G(z))),
+            "minimax" (log(1 - D(G(z)))), "wasserstein", "hinge".
+        terms: regularizers and extras, {name in `lit_gan.terms.TERMS`: arguments}, e.g.
+            {gradient_penalty: {weight: 10}}, {label_noise: {flip: 0.1}}, {unrolled: {steps: 5}}.
+        d_steps: discriminator steps per generator update.
+        g_steps: generator steps per update.
         opt_g, opt_d: optimizer settings for G and D.
-        gp_weight, clip_value: gradient penalty weight (WGAN-GP), critic weight clipping (WGAN).
-        aux_classifier: ACGAN's class head on D (needs `conditional`).
-        maxout: pieces per maxout unit in the fully connected networks (0: ReLU).
-        minibatch_std: append the batch's feature standard deviation in D.
-        unroll_steps: train G against D unrolled this many steps ahead.
-        ema_decay: keep an exponential moving average of G (used outside training).
+        ema_decay: keep an exponential moving average of G (used outside training; 0: none).
         augment: DiffAugment policy for D's inputs, e.g. "translation,cutout,color".
         weights_from: a checkpoint to start from (fine-tuning); tensors whose shape differs are skipped.
         sample_seed: seed of the fixed noise behind sample grids and `predict`.
@@ -72,27 +69,16 @@ class GAN(L.LightningModule):
         image_shape: tuple[int, int, int] = (1, 28, 28),
         num_classes: int = 0,
         conditional: bool = False,
-        arch: str = "mlp",
-        width: int = 128,
+        generator: GeneratorFactory = net(nets.MLPGenerator),
+        discriminator: DiscriminatorFactory = net(nets.MLPDiscriminator),
         latent_dim: int = 100,
         noise: Literal["normal", "uniform"] = "normal",
-        loss: losses.LossName = "nonsaturating",
+        loss: str = "nonsaturating",
+        terms: Mapping[str, Mapping[str, Any] | None] = {},
         d_steps: int = 1,
         g_steps: int = 1,
-        label_flip: float = 0.0,
-        label_smoothing: float = 0.0,
-        g_dropout: float = 0.0,
-        d_dropout: float = 0.0,
-        d_norm: Norm = "batch",
-        final_activation: Activation = "tanh",
         opt_g: Optim = Optim(lr=1e-3, betas=(0.9, 0.999)),
         opt_d: Optim = Optim(lr=1e-3, betas=(0.9, 0.999)),
-        gp_weight: float = 0.0,
-        clip_value: float = 0.0,
-        aux_classifier: bool = False,
-        maxout: int = 0,
-        minibatch_std: bool = False,
-        unroll_steps: int = 0,
         ema_decay: float = 0.0,
         augment: str = "",
         weights_from: str | None = None,
@@ -102,63 +88,51 @@ class GAN(L.LightningModule):
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.opt_g, self.opt_d = Optim.parse(opt_g), Optim.parse(opt_d)
-        self.hparams.update(opt_g=asdict(self.opt_g), opt_d=asdict(self.opt_d))  # plain data in checkpoints
-        check_settings(type(self).__name__, self.hparams)
+        g_spec, d_spec = nets.as_spec(generator), nets.as_spec(discriminator)
+        terms = {name: dict(args or {}) for name, args in dict(terms).items()}
+        # plain data in checkpoints (loadable with weights_only=True)
+        self.hparams.update(opt_g=asdict(self.opt_g), opt_d=asdict(self.opt_d), generator=g_spec, discriminator=d_spec, terms=terms)
+        self.loss = losses.get(loss)
+        self.terms = build(terms)
+        self.class_head = any(t.class_head for t in self.terms)
         self.augment_policy = parse_policy(augment)
-        make_g, make_d = ARCHITECTURES[arch]
         k = num_classes if conditional else 0
-        self.generator = make_g(image_shape, latent_dim, k, width, g_dropout, final_activation, maxout=maxout)
-        self.discriminator = make_d(
-            image_shape, 0 if aux_classifier else k, width, d_dropout, d_norm,
-            1 + (num_classes if aux_classifier else 0), maxout=maxout, minibatch_std=minibatch_std,
-        )
+        self.generator = nets.build(g_spec, tuple(image_shape), latent_dim, k)
+        outputs = 1 + (num_classes if self.class_head else 0)
+        self.discriminator = nets.build(d_spec, tuple(image_shape), 0 if self.class_head else k, outputs)
+        check_model(self)
         self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if ema_decay else None
         if weights_from:
             self.load_weights(weights_from)
         self.batches_seen = 0
         self.training_seed = int(os.environ.get("PL_GLOBAL_SEED", sample_seed))
         # Sample grid: 64 images; when conditional, one column per class (max 16), one noise per row.
-        columns = min(num_classes, 16) if conditional else 8
+        self.grid_columns = min(num_classes, 16) if conditional else 8
         fixed = torch.Generator().manual_seed(sample_seed)
-        z = self._noise(8, fixed).repeat_interleave(columns, 0) if conditional else self._noise(64, fixed)
-        self.register_buffer("sample_z", z)
-        labels = torch.arange(columns).repeat(8) if conditional else torch.zeros(64, dtype=torch.long)
-        self.register_buffer("sample_labels", labels)
+        z = self.sample_z(8, fixed).repeat_interleave(self.grid_columns, 0) if conditional else self.sample_z(64, fixed)
+        self.register_buffer("grid_z", z)
+        labels = torch.arange(self.grid_columns).repeat(8) if conditional else torch.zeros(64, dtype=torch.long)
+        self.register_buffer("grid_labels", labels)
 
-    def load_weights(self, path: str) -> list[str]:
-        """Copy G's, D's (and EMA's) weights from another run's checkpoint, e.g. to fine-tune on a
-        new dataset; returns the names skipped because their shape differs (another image size or
-        number of classes)."""
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"weights_from: no checkpoint at {path}")
-        theirs = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
-        mine = self.state_dict()
-        fits = {k: v for k, v in theirs.items() if k in mine and v.shape == mine[k].shape and not k.startswith("sample_")}
-        require(bool(fits), f"weights_from: nothing in {path} fits this model's networks; is it a lit_gan checkpoint of the same arch?")
-        self.load_state_dict(fits, strict=False)
-        skipped = sorted(k for k in mine if k not in fits and not k.startswith("sample_"))
-        if skipped:
-            rank_zero_info(f"weights_from {path}: {len(fits)} tensors loaded, {len(skipped)} kept fresh: {', '.join(skipped[:6])}")
-        return skipped
+    # ----- the model contract (lit_gan.models.Generative) ------------------------------------
+    @property
+    def conditional(self) -> bool:
+        return bool(self.hparams.conditional)
 
-    # ----- the discriminator's view -----------------------------------------------------
-    def score(
-        self, images: Tensor, labels: Tensor | None, params: dict[str, Tensor] | None = None
-    ) -> tuple[Tensor, Tensor]:
-        """D's adversarial logits and, with an auxiliary classifier (ACGAN), the cross-entropy of
-        its class logits against `labels` (0 otherwise). Applies DiffAugment while training;
-        `params` evaluates D with other weights (the unrolled D)."""
-        if self.augment_policy and self.training:
-            images = diff_augment(images, self.augment_policy)
-        aux = self.hparams.aux_classifier
-        args = (images, None if aux else labels)
-        out = self.discriminator(*args) if params is None else functional_call(self.discriminator, params, args)
-        if not aux:
-            return out, images.new_zeros(())
-        return out[:, 0], F.cross_entropy(out[:, 1:].float(), labels)
+    @property
+    def num_classes(self) -> int:
+        return int(self.hparams.num_classes)
 
-    # ----- sampling ---------------------------------------------------------------------
-    def _noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """The range of G's images: (-1, 1) for tanh, (0, 1) for sigmoid."""
+        return tuple(getattr(self.generator, "value_range", (-1.0, 1.0)))  # type: ignore[return-value]
+
+    @property
+    def noise(self) -> str:
+        return str(self.hparams.noise)
+
+    def sample_z(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """z for `n` samples, drawn on CPU when a seeded `generator` is given (same z on any device)."""
         shape, device = (n, self.hparams.latent_dim), "cpu" if generator is not None else self.device
         if self.hparams.noise == "uniform":
@@ -167,59 +141,73 @@ class GAN(L.LightningModule):
             z = torch.randn(shape, generator=generator, device=device)
         return z.to(self.device)
 
-    @property
-    def conditional(self) -> bool:
-        return bool(self.hparams.conditional)
+    def sample_labels(self, n: int, generator: torch.Generator | None = None) -> Tensor | None:
+        """`n` uniformly drawn class labels for a conditional model, else None."""
+        if not self.conditional:
+            return None
+        device = "cpu" if generator is not None else self.device
+        return torch.randint(0, self.num_classes, (n,), generator=generator, device=device).to(self.device)
 
     def generate(self, n: int | None = None, labels: Tensor | None = None, z: Tensor | None = None) -> Tensor:
         """Images from G for noise `z` (drawn when absent) and `labels` (conditional models).
         Outside training the EMA generator is used when there is one."""
-        z = self._noise(n if n is not None else len(labels)) if z is None else z
-        net = self.generator_ema if self.generator_ema is not None and not self.training else self.generator
-        return net(z, labels if self.conditional else None)
+        if z is None:
+            z = self.sample_z(n if n is not None else len(labels))  # type: ignore[arg-type]
+        g = self.generator_ema if self.generator_ema is not None and not self.training else self.generator
+        return g(z, labels if self.conditional else None)
 
-    # ----- training ---------------------------------------------------------------------
-    def _labels(self, labels: Tensor) -> Tensor | None:
-        return labels if self.conditional else None
+    @torch.no_grad()
+    def fixed_samples(self) -> tuple[Tensor, int]:
+        """Images of the fixed grid noise (kept in checkpoints, so grids compare across epochs),
+        generated in eval mode, and how many go in a grid row (one column per class when conditional)."""
+        was_training = self.training
+        self.eval()
+        images = self.generate(labels=self.grid_labels, z=self.grid_z)
+        self.train(was_training)
+        return images, self.grid_columns
+
+    # ----- the objective ----------------------------------------------------------------------
+    def judge(self, images: Tensor, labels: Tensor | None, discriminator: nn.Module | None = None) -> Judgement:
+        """D's logits on `images` (DiffAugment applied while training), split into the
+        adversarial logit and class logits when a term gives D a class head."""
+        if self.augment_policy and self.training:
+            images = diff_augment(images, self.augment_policy)
+        d = discriminator if discriminator is not None else self.discriminator
+        if not self.class_head:
+            return Judgement(d(images, labels))
+        out = d(images, None)
+        return Judgement(out[:, 0], out[:, 1:])
 
     def discriminator_loss(
-        self, real: Tensor, fake: Tensor, labels: Tensor | None, params: dict[str, Tensor] | None = None
+        self, real: Tensor, fake: Tensor, labels: Tensor | None, discriminator: nn.Module | None = None
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        hp = self.hparams
-        s_real, class_real = self.score(real, labels, params)
-        s_fake, class_fake = self.score(fake, labels, params)
-        loss = losses.d_loss(hp.loss, s_real, s_fake, hp.label_flip, hp.label_smoothing) + class_real + class_fake
-        logs = {"d_real": self._readout(s_real), "d_fake": self._readout(s_fake)}
-        if hp.gp_weight and torch.is_grad_enabled() and params is None:
-            penalty = losses.gradient_penalty(lambda x: self.score(x, labels)[0], real, fake, self._grad_scale())
-            loss, logs["gradient_penalty"] = loss + hp.gp_weight * penalty, penalty.detach()
-        if hp.aux_classifier:
-            logs["class_loss"] = (class_real + class_fake).detach() / 2
+        """D's adversarial loss plus every term's D part; with readouts to log."""
+        judge = functools.partial(self.judge, labels=labels, discriminator=discriminator)
+        real_out, fake_out = judge(real), judge(fake)
+        loss = self.loss.d_loss(real_out.logits, fake_out.logits)
+        logs = {"d_real": self._readout(real_out.logits), "d_fake": self._readout(fake_out.logits)}
+        step = Step(self, real, fake, labels, judge, real_out, fake_out)
+        for term in self.terms:
+            part = term.d_loss(step)
+            if part is not None:
+                loss, logs[term.name] = loss + part, part.detach()
         return loss, logs
 
-    def generator_loss(self, fake: Tensor, labels: Tensor | None, real: Tensor | None = None) -> Tensor:
-        """G's loss; against D unrolled `unroll_steps` ahead when set (needs the real batch)."""
-        params = self._unrolled_discriminator(real, fake.detach(), labels) if self.hparams.unroll_steps and real is not None else None
-        s_fake, class_fake = self.score(fake, labels, params)
-        return losses.g_loss(self.hparams.loss, s_fake) + class_fake
+    def generator_loss(self, real: Tensor, fake: Tensor, labels: Tensor | None) -> Tensor:
+        """G's adversarial loss against D (or the D a term puts in its place) plus every term's G part."""
+        opponent = next((d for t in self.terms if (d := t.opponent(self, real, fake, labels)) is not None), None)
+        judge = functools.partial(self.judge, labels=labels, discriminator=opponent)
+        fake_out = judge(fake)
+        real_out = judge(real) if self.loss.g_sees_real else None
+        loss = self.loss.g_loss(fake_out.logits, None if real_out is None else real_out.logits)
+        step = Step(self, real, fake, labels, judge, real_out, fake_out)
+        for term in self.terms:
+            part = term.g_loss(step)
+            if part is not None:
+                loss = loss + part
+        return loss
 
-    def _unrolled_discriminator(self, real: Tensor, fake: Tensor, labels: Tensor | None) -> dict[str, Tensor]:
-        """D's weights after `unroll_steps` plain gradient steps (at D's learning rate) on its loss,
-        computed on copies: D itself is untouched. First-order: no gradient flows through the
-        unrolled updates themselves, only through D's final weights' response to G's samples."""
-        weights = {n: p.detach().clone().requires_grad_(True) for n, p in self.discriminator.named_parameters()}
-        buffers = {n: b.clone() for n, b in self.discriminator.named_buffers()}
-        for _ in range(self.hparams.unroll_steps):
-            with torch.enable_grad():
-                loss, _ = self.discriminator_loss(real, fake, labels, {**weights, **buffers})
-                grads = torch.autograd.grad(loss, list(weights.values()), allow_unused=True)
-            weights = {
-                n: (w - self.opt_d.lr * g if g is not None else w).detach().requires_grad_(True)
-                for (n, w), g in zip(weights.items(), grads)
-            }
-        return {**{n: w.detach() for n, w in weights.items()}, **buffers}
-
-    def _grad_scale(self) -> float:
+    def grad_scale(self) -> float:
         """The GradScaler's scale under 16-mixed precision, else 1."""
         scaler = getattr(self._trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
         return float(scaler.get_scale()) if scaler is not None and scaler.is_enabled() else 1.0
@@ -227,11 +215,12 @@ class GAN(L.LightningModule):
     def _readout(self, scores: Tensor) -> Tensor:
         """Mean D(x): a probability for logistic losses, the raw critic score otherwise."""
         scores = scores.detach().float()
-        return (torch.sigmoid(scores) if self.hparams.loss in losses.LOGISTIC else scores).mean()
+        return (torch.sigmoid(scores) if self.loss.logistic else scores).mean()
 
+    # ----- training ---------------------------------------------------------------------------
     def training_step(self, batch: Batch, batch_idx: int) -> None:
         """One D step, then G's steps when it is G's turn. All randomness in the step (noise, label
-        flips, dropout, augmentation) is seeded by the batch count and the rank, so a resumed run
+        noise, dropout, augmentation) is seeded by the batch count and the rank, so a resumed run
         repeats the uninterrupted one exactly."""
         seed = self.training_seed + self.batches_seen * self.trainer.world_size + self.global_rank
         cuda = self.device.type == "cuda"
@@ -253,7 +242,8 @@ class GAN(L.LightningModule):
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(loss_d)
             opt_d.step()
-        self.after_discriminator_step()
+        for term in self.terms:
+            term.after_d_step(self)
         self.log_dict({"train/d_loss": loss_d.detach(), **{f"train/{k}": v for k, v in logs.items()}})
         if not g_turn:
             return
@@ -261,19 +251,15 @@ class GAN(L.LightningModule):
             with self.toggled_optimizer(opt_g):
                 if step:
                     fake = self.generate(len(real), labels)
-                loss_g = self.generator_loss(fake, labels, real)
+                loss_g = self.generator_loss(real, fake, labels)
                 opt_g.zero_grad(set_to_none=True)
                 self.manual_backward(loss_g)
                 opt_g.step()
             self.update_ema()
         self.log("train/g_loss", loss_g.detach(), prog_bar=True)
 
-    @torch.no_grad()
-    def after_discriminator_step(self) -> None:
-        """Runs after every D update: clips the critic's weights to [-clip_value, clip_value] (WGAN)."""
-        if self.hparams.clip_value:
-            for p in self.discriminator.parameters():
-                p.clamp_(-self.hparams.clip_value, self.hparams.clip_value)
+    def _labels(self, labels: Tensor) -> Tensor | None:
+        return labels if self.conditional else None
 
     @torch.no_grad()
     def update_ema(self) -> None:
@@ -288,12 +274,12 @@ class GAN(L.LightningModule):
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         return [self.opt_g.build(self.generator.parameters()), self.opt_d.build(self.discriminator.parameters())]
 
-    # ----- evaluation -------------------------------------------------------------------
+    # ----- evaluation -------------------------------------------------------------------------
     def _evaluate(self, batch: Batch, prefix: str) -> None:
         real, labels = batch[0], self._labels(batch[1])
         fake = self.generate(len(real), labels)
         loss_d, readouts = self.discriminator_loss(real, fake, labels)
-        loss_g = self.generator_loss(fake, labels)
+        loss_g = self.generator_loss(real, fake, labels)
         metrics = {"d_loss": loss_d, "g_loss": loss_g, **readouts}
         self.log_dict({f"{prefix}/{k}": v for k, v in metrics.items()}, sync_dist=True)
 
@@ -306,20 +292,52 @@ class GAN(L.LightningModule):
     def predict_step(self, labels: Tensor, batch_idx: int) -> Tensor:
         """Images for a batch of labels, with noise seeded by `sample_seed` and the batch index."""
         seeded = torch.Generator().manual_seed(self.hparams.sample_seed + batch_idx)
-        return self.generate(labels=labels, z=self._noise(len(labels), seeded))
+        return self.generate(labels=labels, z=self.sample_z(len(labels), seeded))
 
-    # ----- bookkeeping ------------------------------------------------------------------
+    # ----- weights and checkpoints ------------------------------------------------------------
+    def load_weights(self, path: str) -> list[str]:
+        """Copy G's, D's (and EMA's) weights from another run's checkpoint, e.g. to fine-tune on a
+        new dataset; returns the names skipped because their shape differs (another image size or
+        number of classes)."""
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"weights_from: no checkpoint at {path}")
+        theirs = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+        mine = {k: v for k, v in self.state_dict().items() if not k.startswith(legacy.FIXED_NOISE)}
+        fits = {k: v for k, v in theirs.items() if k in mine and v.shape == mine[k].shape}
+        require(bool(fits), f"weights_from: nothing in {path} fits this model's networks; is it a lit_gan checkpoint of the same networks?")
+        self.load_state_dict(fits, strict=False)
+        skipped = sorted(k for k in mine if k not in fits)
+        if skipped:
+            rank_zero_info(f"weights_from {path}: {len(fits)} tensors loaded, {len(skipped)} kept fresh: {', '.join(skipped[:6])}")
+        return skipped
+
+    @classmethod
+    def load_from_checkpoint(  # type: ignore[override]
+        cls, checkpoint_path: str | Path, map_location: Any = "cpu", strict: bool = True, **overrides: Any
+    ) -> GAN:
+        """A model from any lit_gan checkpoint, this version's or an earlier one (upgraded), read
+        with `weights_only=True`. Every variant is `GAN` with other defaults, all kept in the
+        checkpoint's hyperparameters. `overrides` replace hyperparameters."""
+        if not Path(checkpoint_path).is_file():
+            raise FileNotFoundError(f"no checkpoint at {checkpoint_path}; runs keep theirs in runs/<run>/checkpoints/last.ckpt")
+        checkpoint = legacy.read(checkpoint_path, map_location)
+        hparams = {k: v for k, v in checkpoint["hyper_parameters"].items() if not k.startswith("_")}
+        model = cls(**{**hparams, **overrides})
+        model.on_load_checkpoint(checkpoint)
+        model.load_state_dict(checkpoint["state_dict"], strict=strict)
+        return model
+
+    # ----- bookkeeping ------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
         self.check_data(getattr(self.trainer, "datamodule", None))
 
     def check_data(self, data: Any) -> None:
         """Stops when G's output range does not match the data's (e.g. sigmoid vs [-1, 1])."""
         value_range = tuple(getattr(data, "value_range", ()))
-        expected = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}[self.hparams.final_activation]
         require(
-            not value_range or value_range == expected,
-            f"final_activation={self.hparams.final_activation!r} produces images in {list(expected)} but the data "
-            f"is scaled to {list(value_range)}; set --data.init_args.value_range {list(expected)}",
+            not value_range or value_range == self.value_range,
+            f"the generator produces images in {list(self.value_range)} but the data is scaled to "
+            f"{list(value_range)}; set --data.init_args.value_range {list(self.value_range)}",
         )
 
     def on_train_epoch_start(self) -> None:
@@ -334,5 +352,6 @@ class GAN(L.LightningModule):
         checkpoint["training_seed"] = self.training_seed
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        legacy.upgrade_state(checkpoint)
         self.batches_seen = checkpoint.get("batches_seen", 0)
         self.training_seed = checkpoint.get("training_seed", self.training_seed)

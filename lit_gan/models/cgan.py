@@ -1,4 +1,4 @@
-"""Conditional GAN with dense networks (Mirza & Osindero; seed 000's cGAN)."""
+"""Conditional GAN with fully connected networks (Mirza & Osindero 2014)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
-"""DCGAN (Radford et al.; seed 001's complete model) and its conditional form (seeds 000, 003)."""
+"""DCGAN (Radford et al. 2016), its conditional form, and SNGAN's hinge loss with spectral norm."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from lit_gan.models.base import GAN
+from lit_gan.nets import DCGANDiscriminator, DCGANGenerator, DiscriminatorFactory, GeneratorFactory, net
 from lit_gan.optim import Optim
 
 DCGAN_ADAM = Optim(lr=2e-4, betas=(0.5, 0.999))
@@ -14,13 +15,33 @@ class DCGAN(GAN):
     """Convolutional G and D with batch norm; Adam(2e-4, betas 0.5/0.999) for both."""
 
     def __init__(
-        self, arch: str = "dcgan", width: int = 64, opt_g: Optim = DCGAN_ADAM, opt_d: Optim = DCGAN_ADAM, **kwargs: Any
+        self,
+        generator: GeneratorFactory = net(DCGANGenerator),
+        discriminator: DiscriminatorFactory = net(DCGANDiscriminator),
+        opt_g: Optim = DCGAN_ADAM,
+        opt_d: Optim = DCGAN_ADAM,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(arch=arch, width=width, opt_g=opt_g, opt_d=opt_d, **kwargs)
+        super().__init__(generator=generator, discriminator=discriminator, opt_g=opt_g, opt_d=opt_d, **kwargs)
 
 
 class CDCGAN(DCGAN):
-    """Conditional DCGAN: labels enter G with z and D as an extra image channel."""
+    """Conditional DCGAN (Mirza & Osindero 2014): labels enter G with z and D as an extra image channel."""
 
     def __init__(self, conditional: bool = True, **kwargs: Any) -> None:
         super().__init__(conditional=conditional, **kwargs)
+
+
+class SNGAN(DCGAN):
+    """SNGAN (Miyato et al. 2018): hinge loss, spectral normalisation in D instead of batch norm,
+    Adam(2e-4, betas 0/0.9)."""
+
+    def __init__(
+        self,
+        loss: str = "hinge",
+        discriminator: DiscriminatorFactory = net(DCGANDiscriminator, norm="spectral"),
+        opt_g: Optim = Optim(lr=2e-4, betas=(0.0, 0.9)),
+        opt_d: Optim = Optim(lr=2e-4, betas=(0.0, 0.9)),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(loss=loss, discriminator=discriminator, opt_g=opt_g, opt_d=opt_d, **kwargs)

@@ -1,12 +1,12 @@
 """Wasserstein GANs: weight clipping (Arjovsky et al. 2017) and gradient penalty (Gulrajani
-et al. 2017; seed 003's final model), unconditional and conditional."""
+et al. 2017), unconditional and conditional."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from lit_gan.models.dcgan import DCGAN
-from lit_gan.nets.blocks import Norm
+from lit_gan.nets import DCGANDiscriminator, DiscriminatorFactory, net
 from lit_gan.optim import Optim
 
 
@@ -16,13 +16,13 @@ class WGAN(DCGAN):
     def __init__(
         self,
         loss: str = "wasserstein",
-        clip_value: float = 0.01,
+        terms: Mapping[str, Mapping[str, Any] | None] = {"weight_clipping": {"value": 0.01}},
         d_steps: int = 5,
         opt_g: Optim = Optim(name="rmsprop", lr=5e-5),
         opt_d: Optim = Optim(name="rmsprop", lr=5e-5),
         **kwargs: Any,
     ) -> None:
-        super().__init__(loss=loss, clip_value=clip_value, d_steps=d_steps, opt_g=opt_g, opt_d=opt_d, **kwargs)
+        super().__init__(loss=loss, terms=terms, d_steps=d_steps, opt_g=opt_g, opt_d=opt_d, **kwargs)
 
 
 class WGANGP(DCGAN):
@@ -32,18 +32,18 @@ class WGANGP(DCGAN):
     def __init__(
         self,
         loss: str = "wasserstein",
-        gp_weight: float = 10.0,
-        d_norm: Norm = "none",
+        terms: Mapping[str, Mapping[str, Any] | None] = {"gradient_penalty": {"weight": 10.0}},
+        discriminator: DiscriminatorFactory = net(DCGANDiscriminator, norm="none"),
         d_steps: int = 5,
         opt_g: Optim = Optim(lr=1e-4, betas=(0.0, 0.9)),
         opt_d: Optim = Optim(lr=1e-4, betas=(0.0, 0.9)),
         **kwargs: Any,
     ) -> None:
-        super().__init__(loss=loss, gp_weight=gp_weight, d_norm=d_norm, d_steps=d_steps, opt_g=opt_g, opt_d=opt_d, **kwargs)
+        super().__init__(loss=loss, terms=terms, discriminator=discriminator, d_steps=d_steps, opt_g=opt_g, opt_d=opt_d, **kwargs)
 
 
 class CWGANGP(WGANGP):
-    """Seed 003's conditional WGAN-GP: labels into G and the critic."""
+    """Conditional WGAN-GP: labels into G and the critic."""
 
     def __init__(self, conditional: bool = True, **kwargs: Any) -> None:
         super().__init__(conditional=conditional, **kwargs)

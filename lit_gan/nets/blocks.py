@@ -11,13 +11,15 @@ Activation = Literal["tanh", "sigmoid"]
 Norm = Literal["batch", "none", "spectral"]
 
 
+VALUE_RANGES: dict[str, tuple[float, float]] = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}
+"""The range of images each output activation produces: the one place this mapping lives."""
+
+
 def output_activation(name: Activation) -> nn.Module:
     """tanh for data in [-1, 1], sigmoid for data in [0, 1]."""
-    if name == "tanh":
-        return nn.Tanh()
-    if name == "sigmoid":
-        return nn.Sigmoid()
-    raise ValueError(f"final_activation must be 'tanh' or 'sigmoid', got {name!r}")
+    if name not in VALUE_RANGES:
+        raise ValueError(f"final_activation must be 'tanh' or 'sigmoid', got {name!r}")
+    return nn.Tanh() if name == "tanh" else nn.Sigmoid()
 
 
 def one_hot(labels: Tensor | None, num_classes: int, like: Tensor) -> Tensor:
@@ -46,8 +48,17 @@ def dcgan_init(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def dropout(p: float) -> list[nn.Module]:
+def dropout_layer(p: float) -> list[nn.Module]:
+    """[Dropout(p)], or nothing for p = 0."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout is a probability and must lie in [0, 1], got {p}")
     return [nn.Dropout(p)] if p > 0 else []
+
+
+def check_width(width: int) -> int:
+    if not (isinstance(width, int) and width >= 1):
+        raise ValueError(f"width must be a positive integer, got {width!r}")
+    return width
 
 
 def check_shape(image_shape: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -57,17 +68,12 @@ def check_shape(image_shape: tuple[int, int, int]) -> tuple[int, int, int]:
     return c, h, w
 
 
-Generator = nn.Module  # forward(z: (N, latent_dim), labels: (N,) | None) -> images (N, C, H, W)
-Discriminator = nn.Module  # forward(images, labels | None) -> logits (N,) or (N, outputs)
-
-
 def flat_size(shape: tuple[int, ...]) -> int:
     return int(torch.tensor(shape).prod())
 
 
 class Maxout(nn.Module):
-    """A fully connected maxout layer (Goodfellow et al. 2013; seed 004): `pieces` linear maps,
-    element-wise max."""
+    """A fully connected maxout layer (Goodfellow et al. 2013): `pieces` linear maps, element-wise max."""
 
     def __init__(self, in_features: int, out_features: int, pieces: int = 2) -> None:
         super().__init__()
@@ -89,6 +95,8 @@ class MinibatchStd(nn.Module):
 
 def hidden_layer(in_features: int, out_features: int, maxout: int, norm: Norm = "none") -> list[nn.Module]:
     """Linear + ReLU, or a maxout layer with `maxout` pieces when maxout >= 2."""
+    if maxout == 1 or maxout < 0:
+        raise ValueError(f"maxout takes the number of pieces per unit, at least 2 (0 turns it off), got {maxout}")
     if maxout >= 2:
         return [Maxout(in_features, out_features, maxout)]
     return [normed(nn.Linear(in_features, out_features), norm), nn.ReLU()]

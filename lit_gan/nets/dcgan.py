@@ -1,6 +1,6 @@
-"""DCGAN networks after seed 001's complete model: 5x5 stride-2 convolutions with
-64-128-256-512 channels in D, transposed convolutions mirroring them in G, batch norm,
-ReLU in G, LeakyReLU(0.2) in D. The depth follows the image size (28, 32, 64, ...)."""
+"""DCGAN networks (Radford et al. 2016): 5x5 stride-2 convolutions with 64-128-256-512
+channels in D at 64 px, transposed convolutions mirroring them in G, batch norm, ReLU in G,
+LeakyReLU(0.2) in D. The depth follows the image size (28, 32, 64, ...)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import torch
 from torch import Tensor, nn
 
 from lit_gan.nets.blocks import (
+    VALUE_RANGES,
     Activation,
     MinibatchStd,
     Norm,
     check_shape,
+    check_width,
     dcgan_init,
-    dropout,
+    dropout_layer,
     normed,
     one_hot,
     output_activation,
@@ -41,25 +43,29 @@ def _square_size(image_shape: tuple[int, int, int], net: str) -> int:
     return h
 
 
-def _no_maxout(maxout: int) -> None:
-    if maxout:
-        raise ValueError("maxout units belong to the fully connected networks: use arch='mlp' (e.g. --model GAN) or maxout=0")
-
-
 class DCGANGenerator(nn.Module):
+    """z (and one-hot labels) -> a linear projection to `start` x `start` -> transposed
+    convolutions, each doubling the size and halving the channels, down to the image.
+
+    Args:
+        width: channels of the last hidden stage (doubling towards the projection).
+        dropout: dropout after each hidden stage.
+        final_activation: "tanh" for data in [-1, 1], "sigmoid" for [0, 1].
+    """
+
     def __init__(
         self,
         image_shape: tuple[int, int, int],
-        latent_dim: int = 100,
+        latent_dim: int,
         num_classes: int = 0,
         width: int = 64,
-        dropout_p: float = 0.0,
+        dropout: float = 0.0,
         final_activation: Activation = "tanh",
-        maxout: int = 0,
     ) -> None:
         super().__init__()
-        _no_maxout(maxout)
         size = _square_size(image_shape, "DCGANGenerator")
+        check_width(width)
+        self.value_range = VALUE_RANGES.get(final_activation, (-1.0, 1.0))
         self.num_classes, stages = num_classes, generator_stages(size)
         self.start = size >> stages
         channels = [width * 2 ** (stages - 1 - i) for i in range(stages)] + [image_shape[0]]
@@ -73,7 +79,7 @@ class DCGANGenerator(nn.Module):
         for i in range(stages):
             last = i == stages - 1
             layers.append(nn.ConvTranspose2d(channels[i], channels[i + 1], 5, 2, 2, output_padding=1, bias=last))
-            layers += [output_activation(final_activation)] if last else [nn.BatchNorm2d(channels[i + 1]), nn.ReLU(), *dropout(dropout_p)]
+            layers += [output_activation(final_activation)] if last else [nn.BatchNorm2d(channels[i + 1]), nn.ReLU(), *dropout_layer(dropout)]
         self.upsample = nn.Sequential(*layers)
         dcgan_init(self)
 
@@ -82,31 +88,40 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    """Labels enter as one extra input channel: a learned per-class map of the image's size."""
+    """Strided convolutions, doubling the channels from `width`, down to 4x4 or less, then a
+    linear head with `outputs` logits. Labels enter as one extra input channel: a learned
+    per-class map of the image's size.
+
+    Args:
+        width: channels of the first convolution.
+        dropout: dropout after each convolution.
+        norm: "batch" (DCGAN), "none" (gradient-penalty critics) or "spectral" (SNGAN).
+        minibatch_std: append the batch's feature standard deviation before the head.
+    """
 
     def __init__(
         self,
         image_shape: tuple[int, int, int],
         num_classes: int = 0,
-        width: int = 64,
-        dropout_p: float = 0.0,
-        norm: Norm = "batch",
         outputs: int = 1,
-        maxout: int = 0,
+        width: int = 64,
+        dropout: float = 0.0,
+        norm: Norm = "batch",
         minibatch_std: bool = False,
     ) -> None:
         super().__init__()
-        _no_maxout(maxout)
+        if norm not in ("batch", "none", "spectral"):
+            raise ValueError(f"norm must be 'batch', 'none' or 'spectral', got {norm!r}")
+        c_in, c_out = image_shape[0] + (1 if num_classes else 0), check_width(width)
         size = _square_size(image_shape, "DCGANDiscriminator")
         self.num_classes, self.outputs, self.size = num_classes, outputs, size
         self.label_map = nn.Embedding(num_classes, size * size) if num_classes else None
         layers: list[nn.Module] = []
-        c_in, c_out = image_shape[0] + (1 if num_classes else 0), width
         while size > 4:
             layers.append(normed(nn.Conv2d(c_in, c_out, 5, 2, 2, bias=norm != "batch" or not layers), norm))
             if norm == "batch" and layers[:-1]:
                 layers.append(nn.BatchNorm2d(c_out))
-            layers += [nn.LeakyReLU(0.2), *dropout(dropout_p)]
+            layers += [nn.LeakyReLU(0.2), *dropout_layer(dropout)]
             c_in, c_out, size = c_out, c_out * 2, (size + 1) // 2
         self.features = nn.Sequential(*layers, nn.Flatten(), *([MinibatchStd()] if minibatch_std else []))
         self.head = normed(nn.Linear(c_in * size * size + minibatch_std, outputs), norm)

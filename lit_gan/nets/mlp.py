@@ -1,6 +1,5 @@
-"""Fully connected networks: seed 001's simple model (one hidden layer of 128 in G and D),
-conditioned by concatenating one-hot labels to the input (seed 000's dense cGAN); ReLU or
-maxout units (seed 004)."""
+"""Fully connected networks (Goodfellow et al. 2014): one hidden layer in G and D, conditioned by
+concatenating one-hot labels to the input (Mirza & Osindero 2014); ReLU or maxout units."""
 
 from __future__ import annotations
 
@@ -8,11 +7,13 @@ import torch
 from torch import Tensor, nn
 
 from lit_gan.nets.blocks import (
+    VALUE_RANGES,
     Activation,
     MinibatchStd,
     Norm,
     check_shape,
-    dropout,
+    check_width,
+    dropout_layer,
     flat_size,
     hidden_layer,
     normed,
@@ -22,21 +23,31 @@ from lit_gan.nets.blocks import (
 
 
 class MLPGenerator(nn.Module):
+    """z (and one-hot labels) -> `width` hidden units -> image.
+
+    Args:
+        width: hidden units.
+        dropout: dropout after the hidden layer.
+        final_activation: "tanh" for data in [-1, 1], "sigmoid" for [0, 1].
+        maxout: pieces per maxout unit (0: ReLU units).
+    """
+
     def __init__(
         self,
         image_shape: tuple[int, int, int],
-        latent_dim: int = 100,
+        latent_dim: int,
         num_classes: int = 0,
         width: int = 128,
-        dropout_p: float = 0.0,
+        dropout: float = 0.0,
         final_activation: Activation = "tanh",
         maxout: int = 0,
     ) -> None:
         super().__init__()
         self.image_shape, self.num_classes = check_shape(image_shape), num_classes
+        self.value_range = VALUE_RANGES.get(final_activation, (-1.0, 1.0))
         self.net = nn.Sequential(
-            *hidden_layer(latent_dim + num_classes, width, maxout),
-            *dropout(dropout_p),
+            *hidden_layer(latent_dim + num_classes, check_width(width), maxout),
+            *dropout_layer(dropout),
             nn.Linear(width, flat_size(self.image_shape)),
             output_activation(final_activation),
         )
@@ -47,22 +58,34 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
+    """Image (and one-hot labels) -> `width` hidden units -> `outputs` logits.
+
+    Args:
+        width: hidden units.
+        dropout: dropout after the hidden layer.
+        norm: "none" or "spectral" (spectral normalisation of the weights).
+        minibatch_std: append the batch's feature standard deviation before the head.
+        maxout: pieces per maxout unit (0: ReLU units).
+    """
+
     def __init__(
         self,
         image_shape: tuple[int, int, int],
         num_classes: int = 0,
-        width: int = 128,
-        dropout_p: float = 0.0,
-        norm: Norm = "none",
         outputs: int = 1,
-        maxout: int = 0,
+        width: int = 128,
+        dropout: float = 0.0,
+        norm: Norm = "none",
         minibatch_std: bool = False,
+        maxout: int = 0,
     ) -> None:
         super().__init__()
+        if norm == "batch":
+            raise ValueError("the fully connected discriminator has no batch norm: use norm 'none' or 'spectral'")
         self.num_classes, self.outputs = num_classes, outputs
         self.net = nn.Sequential(
-            *hidden_layer(flat_size(check_shape(image_shape)) + num_classes, width, maxout, norm),
-            *dropout(dropout_p),
+            *hidden_layer(flat_size(check_shape(image_shape)) + num_classes, check_width(width), maxout, norm),
+            *dropout_layer(dropout),
             *([MinibatchStd()] if minibatch_std else []),
             normed(nn.Linear(width + minibatch_std, outputs), norm),
         )

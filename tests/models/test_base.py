@@ -1,10 +1,11 @@
+"""The one training loop: who moves when, the schedule, noise, the fixed grid, the contract."""
+
 import lightning as L
 import pytest
 import torch
 
-from lit_gan.models import CDCGAN, CGAN, DCGAN, GAN
-from lit_gan.optim import Optim
-from tests.conftest import TINY
+from lit_gan.models import CDCGAN, DCGAN, GAN, Generative
+from tests.conftest import LATENT, tiny
 
 
 def params(module: torch.nn.Module) -> list[torch.Tensor]:
@@ -15,19 +16,6 @@ def same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
     return all(torch.equal(x, y) for x, y in zip(a, b))
 
 
-class Spy(DCGAN):
-    """Records G's and D's parameters around each D step."""
-
-    def on_train_batch_start(self, batch, batch_idx):
-        self.before = (params(self.generator), params(self.discriminator))
-
-    def after_discriminator_step(self):
-        self.after_d = (params(self.generator), params(self.discriminator))
-
-    def on_train_batch_end(self, outputs, batch, batch_idx):
-        self.after_batch = (params(self.generator), params(self.discriminator))
-
-
 def batches(n=4, size=8, classes=10):
     g = torch.Generator().manual_seed(0)
     x = torch.rand(n * size, 1, 28, 28, generator=g) * 2 - 1
@@ -35,8 +23,26 @@ def batches(n=4, size=8, classes=10):
     return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=size)
 
 
+class Spy(DCGAN):
+    """Records G's and D's parameters around each D step."""
+
+    def on_train_batch_start(self, batch, batch_idx):
+        self.before = (params(self.generator), params(self.discriminator))
+
+    def discriminator_loss(self, *args, **kwargs):
+        self.after_d = None
+        return super().discriminator_loss(*args, **kwargs)
+
+    def generator_loss(self, *args, **kwargs):  # runs after the D step, before G's
+        self.after_d = (params(self.generator), params(self.discriminator))
+        return super().generator_loss(*args, **kwargs)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        self.after_batch = (params(self.generator), params(self.discriminator))
+
+
 def test_d_step_leaves_g_untouched_and_g_step_leaves_d_untouched(trainer_kwargs):
-    model = Spy(**TINY)
+    model = tiny(Spy)
     L.Trainer(**{**trainer_kwargs, "limit_train_batches": 1}).fit(model, batches())
     g0, d0 = model.before
     g1, d1 = model.after_d
@@ -47,7 +53,7 @@ def test_d_step_leaves_g_untouched_and_g_step_leaves_d_untouched(trainer_kwargs)
 
 @pytest.mark.parametrize("d_steps,g_steps,expected_g_updates", [(1, 1, 4), (4, 1, 1), (2, 3, 6)])
 def test_step_schedule_counts_batches(trainer_kwargs, d_steps, g_steps, expected_g_updates):
-    model = DCGAN(d_steps=d_steps, g_steps=g_steps, **TINY)
+    model = tiny(DCGAN, d_steps=d_steps, g_steps=g_steps)
     trainer = L.Trainer(**trainer_kwargs)
     trainer.fit(model, batches())
     opt_g, opt_d = model.optimizers()
@@ -58,70 +64,76 @@ def test_step_schedule_counts_batches(trainer_kwargs, d_steps, g_steps, expected
     assert trainer.global_step == 4 + expected_g_updates
 
 
-@pytest.mark.parametrize("cls", [GAN, CGAN, DCGAN, CDCGAN])
-def test_every_variant_trains_and_changes_both_networks(trainer_kwargs, cls):
-    model = cls(num_classes=10, **TINY)
-    g0, d0 = params(model.generator), params(model.discriminator)
-    L.Trainer(**trainer_kwargs).fit(model, batches())
-    assert not same(g0, params(model.generator)) and not same(d0, params(model.discriminator))
-    assert all(torch.isfinite(p).all() for p in model.parameters())
-
-
-def test_variant_defaults():
-    assert DCGAN().hparams.arch == "dcgan" and DCGAN().opt_d == Optim(lr=2e-4, betas=(0.5, 0.999))
-    assert GAN().hparams.arch == "mlp" and GAN().hparams.width == 128
-    assert CDCGAN(num_classes=10).conditional and not DCGAN().conditional
-    assert CGAN(num_classes=10).hparams.arch == "mlp"
-
-
 def test_fixed_sample_noise_is_one_column_per_class_and_saved():
-    model = CDCGAN(num_classes=10, **TINY)
-    assert model.sample_labels.tolist() == list(range(10)) * 8
+    model = tiny(CDCGAN, num_classes=10)
+    assert model.grid_labels.tolist() == list(range(10)) * 8
     # one z along each row: the label alone changes the picture from column to column
-    rows = model.sample_z.view(8, 10, -1)
+    rows = model.grid_z.view(8, 10, -1)
     assert torch.equal(rows, rows[:, :1].expand_as(rows)) and not torch.equal(rows[0], rows[1])
-    assert "sample_z" in model.state_dict() and "sample_labels" in model.state_dict()
-    assert torch.equal(CDCGAN(num_classes=10, **TINY).sample_z, model.sample_z)  # seeded
+    assert "grid_z" in model.state_dict() and "grid_labels" in model.state_dict()
+    assert torch.equal(tiny(CDCGAN, num_classes=10).grid_z, model.grid_z)  # seeded
+    images, columns = model.fixed_samples()
+    assert images.shape == (80, 1, 28, 28) and columns == 10 and model.training  # mode restored
 
 
 def test_uniform_noise_lies_in_unit_box():
-    z = GAN(noise="uniform", **TINY)._noise(10_000)
+    z = tiny(GAN, noise="uniform").sample_z(10_000)
     assert z.min() >= -1 and z.max() <= 1 and z.mean().abs() < 0.02 and z.std() == pytest.approx(3**-0.5, rel=0.05)
 
 
-@pytest.mark.parametrize(
-    "kwargs,message",
-    [
-        ({"label_flip": 1.5}, "label_flip is a probability"),
-        ({"d_dropout": -0.1}, "d_dropout is a probability"),
-        ({"d_steps": 0}, "d_steps must be a positive integer"),
-        ({"arch": "resnet"}, "unknown arch"),
-        ({"loss": "wasserstein", "label_flip": 0.1}, "logistic D"),
-        ({"conditional": True, "num_classes": 0}, "needs labelled data"),
-    ],
-)
-def test_bad_hyperparameters_are_explained(kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        GAN(**kwargs)
+def test_the_model_contract():
+    model = tiny(CDCGAN, num_classes=10, g={"final_activation": "sigmoid"})
+    assert isinstance(model, Generative) and not isinstance(torch.nn.Linear(1, 1), Generative)
+    assert (model.conditional, model.num_classes, model.value_range, model.noise) == (True, 10, (0.0, 1.0), "normal")
+    assert tiny(DCGAN).value_range == (-1.0, 1.0) and tiny(DCGAN).sample_labels(3) is None
+    seeded = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    assert torch.equal(model.sample_z(5, seeded()), model.sample_z(5, seeded())) and model.sample_z(5).shape == (5, LATENT)
+    labels = model.sample_labels(1000, seeded())
+    assert labels.min() == 0 and labels.max() == 9
+    images = model.generate(labels=labels[:4])
+    assert images.shape == (4, 1, 28, 28) and images.min() >= 0 and images.max() <= 1
 
 
-@pytest.mark.parametrize("kwargs", [{"lr": -1e-3}, {"lr": 0.0}, {"betas": (0.5, 1.2)}, {"name": "adagrad"}])
-def test_bad_optimizer_settings_are_explained(kwargs):
-    with pytest.raises(ValueError, match="learning rate|betas|optimizer name"):
-        Optim(**kwargs)
+def test_value_range_mismatch_with_the_data_is_explained():
+    class Data:
+        value_range = (-1.0, 1.0)
+
+    with pytest.raises(ValueError, match=r"produces images in \[0.0, 1.0\].*value_range \[0.0, 1.0\]"):
+        tiny(DCGAN, g={"final_activation": "sigmoid"}).check_data(Data())
+    tiny(DCGAN).check_data(Data())  # matching ranges pass
 
 
-def test_label_flip_reaches_the_discriminator_targets(monkeypatch):
-    seen = {}
-    import lit_gan.losses as losses
+def test_ema_weights_follow_the_decay_formula(trainer_kwargs):
+    decay = 0.9
+    model = tiny(DCGAN, ema_decay=decay)
+    start = params(model.generator)
+    assert same(start, params(model.generator_ema))
+    L.Trainer(**{**trainer_kwargs, "limit_train_batches": 1}).fit(model, batches())
+    for e, g0, g1 in zip(model.generator_ema.parameters(), start, model.generator.parameters()):
+        torch.testing.assert_close(e, decay * g0 + (1 - decay) * g1)
+    assert not same(start, params(model.generator))
+    model.eval()  # outside training, samples come from the EMA generator
+    z = torch.randn(2, LATENT)
+    assert torch.equal(model.generate(z=z), model.generator_ema(z))
 
-    original = losses.discriminator_targets
 
-    def spy(n, real, flip=0.0, smoothing=0.0, device="cpu"):
-        seen[real] = (flip, smoothing)
-        return original(n, real, flip, smoothing, device)
+def test_ema_is_a_copy_of_the_generator_only():
+    model = tiny(DCGAN, ema_decay=0.999)
+    assert sum(p.numel() for p in model.generator_ema.parameters()) == sum(p.numel() for p in model.generator.parameters())
+    assert not any(p.requires_grad for p in model.generator_ema.parameters())
+    assert "generator_ema.project.0.weight" in model.state_dict()  # saved with checkpoints
 
-    monkeypatch.setattr(losses, "discriminator_targets", spy)
-    model = DCGAN(label_flip=0.1, label_smoothing=0.2, **TINY)
-    model.discriminator_loss(torch.zeros(4, 1, 28, 28), torch.zeros(4, 1, 28, 28), None)
-    assert seen == {True: (0.1, 0.2), False: (0.1, 0.2)}
+
+def test_diff_augment_applies_to_d_inputs_in_training_only():
+    model = tiny(DCGAN, augment="translation,cutout,color")
+    x = torch.randn(4, 1, 28, 28)
+    model.eval()
+    torch.manual_seed(0)
+    a = model.judge(x, None).logits
+    torch.manual_seed(1)
+    assert torch.equal(a, model.judge(x, None).logits)  # eval: no augmentation, deterministic
+    model.train()
+    torch.manual_seed(0)
+    b = model.judge(x, None).logits
+    torch.manual_seed(1)
+    assert not torch.equal(b, model.judge(x, None).logits)  # training: augmented, differently per draw

@@ -1,0 +1,46 @@
+"""What callbacks, `lit-gan generate` and evaluation may use of a model: nothing else."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import Tensor
+
+
+@runtime_checkable
+class Generative(Protocol):
+    """A trained generator, as the rest of lit_gan sees it.
+
+    `value_range`: the range of its images ((-1, 1) or (0, 1)); `noise`: the latent
+    distribution ("normal" or "uniform"); `num_classes`: classes it can be asked for when
+    `conditional`.
+    """
+
+    @property
+    def conditional(self) -> bool: ...
+
+    @property
+    def num_classes(self) -> int: ...
+
+    @property
+    def value_range(self) -> tuple[float, float]: ...
+
+    @property
+    def noise(self) -> str: ...
+
+    def sample_z(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Latent vectors for `n` samples (seeded on CPU when `generator` is given)."""
+        ...
+
+    def sample_labels(self, n: int, generator: torch.Generator | None = None) -> Tensor | None:
+        """`n` class labels for a conditional model, else None."""
+        ...
+
+    def generate(self, n: int | None = None, labels: Tensor | None = None, z: Tensor | None = None) -> Tensor:
+        """Images for `z` (drawn when absent) and `labels`; the EMA generator outside training."""
+        ...
+
+    def fixed_samples(self) -> tuple[Tensor, int]:
+        """Images of the fixed grid noise kept in checkpoints, and how many go in a grid row."""
+        ...

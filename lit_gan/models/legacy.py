@@ -1,0 +1,73 @@
+"""Reading checkpoints written before networks and terms became parts (lit_gan 0.1): their flat
+hyperparameters (`arch`, `width`, `gp_weight`, ...) become network specs and terms, and the
+fixed grid noise moves from `sample_z`/`sample_labels` to `grid_z`/`grid_labels`."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FIXED_NOISE = ("grid_", "sample_")
+"""State-dict prefixes of the fixed grid noise: never copied between models (weights_from)."""
+
+_RENAMED = {"sample_z": "grid_z", "sample_labels": "grid_labels"}
+_NETS = {"mlp": ("lit_gan.nets.mlp.MLPGenerator", "lit_gan.nets.mlp.MLPDiscriminator"),
+         "dcgan": ("lit_gan.nets.dcgan.DCGANGenerator", "lit_gan.nets.dcgan.DCGANDiscriminator")}
+
+
+def read(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
+    """A lit_gan checkpoint, loaded safely (`weights_only=True`) and upgraded in memory.
+    Anything else stops with a message; it is never loaded unsafely."""
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"{path} is not a readable lit_gan checkpoint (truncated, corrupt, or not made by lit_gan): {first}") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "hyper_parameters" not in checkpoint:
+        raise ValueError(f"{path} is not a lit_gan model checkpoint (no state_dict and hyper_parameters)")
+    checkpoint["hyper_parameters"] = upgrade_hparams(dict(checkpoint["hyper_parameters"]))
+    upgrade_state(checkpoint)
+    return checkpoint
+
+
+def upgrade_hparams(hp: dict[str, Any]) -> dict[str, Any]:
+    """0.1's flat arguments as 0.2's network specs and terms; newer hyperparameters pass unchanged."""
+    if "arch" not in hp:
+        return hp
+    arch = hp.pop("arch")
+    if arch not in _NETS:
+        raise ValueError(f"checkpoint uses unknown architecture {arch!r}")
+    mlp = arch == "mlp"
+    width, maxout, norm = hp.pop("width"), hp.pop("maxout", 0), hp.pop("d_norm", "batch")
+    g_args = {"width": width, "dropout": hp.pop("g_dropout", 0.0), "final_activation": hp.pop("final_activation", "tanh")}
+    d_args = {"width": width, "dropout": hp.pop("d_dropout", 0.0), "minibatch_std": hp.pop("minibatch_std", False),
+              "norm": "none" if mlp and norm == "batch" else norm}  # 0.1's MLP ignored "batch"
+    if mlp:
+        g_args["maxout"] = d_args["maxout"] = maxout
+    hp["generator"] = {"class_path": _NETS[arch][0], "init_args": g_args}
+    hp["discriminator"] = {"class_path": _NETS[arch][1], "init_args": d_args}
+    terms: dict[str, dict[str, Any]] = {}
+    if gp := hp.pop("gp_weight", 0.0):
+        terms["gradient_penalty"] = {"weight": gp}
+    flip, smoothing = hp.pop("label_flip", 0.0), hp.pop("label_smoothing", 0.0)
+    if flip or smoothing:
+        terms["label_noise"] = {"flip": flip, "smoothing": smoothing}
+    if clip := hp.pop("clip_value", 0.0):
+        terms["weight_clipping"] = {"value": clip}
+    if hp.pop("aux_classifier", False):
+        terms["aux_classifier"] = {}
+    if steps := hp.pop("unroll_steps", 0):
+        terms["unrolled"] = {"steps": steps}
+    hp["terms"] = terms
+    return hp
+
+
+def upgrade_state(checkpoint: dict[str, Any]) -> None:
+    """Rename 0.1's fixed-noise buffers in place (before Lightning loads the weights on resume)."""
+    state = checkpoint.get("state_dict", {})
+    for old, new in _RENAMED.items():
+        if old in state:
+            state[new] = state.pop(old)

@@ -1,0 +1,244 @@
+"""The objective's parts besides the adversarial loss: regularizers and extras, by name.
+
+A model takes them as `terms`, a mapping from a name in `TERMS` to that class's arguments:
+
+    terms: {gradient_penalty: {weight: 10}}          # WGAN-GP
+    terms: {label_noise: {flip: 0.1}, unrolled: {steps: 5}}
+
+Each term overrides only the hooks it needs and declares what it cannot be combined with in
+`check`. A new regularizer is one class here plus one line in `TERMS`.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lit_gan.losses import gradient_penalty
+
+if TYPE_CHECKING:
+    from lit_gan.models.base import GAN
+
+
+def require(ok: bool, message: str) -> None:
+    """Stop with `message` (what is wrong and how to fix it) unless `ok`."""
+    if not ok:
+        raise ValueError(message)
+
+
+class Judgement(NamedTuple):
+    """D's view of a batch: adversarial logits (N,) and, with a class head, class logits (N, K)."""
+
+    logits: Tensor
+    classes: Tensor | None = None
+
+
+@dataclass
+class Step:
+    """What the terms see of one D or G loss: the batch, and D's judgements of it.
+    `judge` scores more images with the same D and labels (e.g. interpolates)."""
+
+    model: GAN
+    real: Tensor
+    fake: Tensor
+    labels: Tensor | None
+    judge: Callable[[Tensor], Judgement]
+    real_out: Judgement | None
+    fake_out: Judgement
+
+
+class Term:
+    """One part of the objective. Hooks (all optional):
+    `d_loss` / `g_loss` add to D's / G's loss; `after_d_step` runs after every D update;
+    `opponent` replaces the D that G's loss is computed against; `check` refuses models this
+    term cannot work with. `class_head`: D outputs class logits too (and is not told labels)."""
+
+    name: str = ""
+    class_head: bool = False
+
+    def check(self, model: GAN) -> None:
+        """Raise ValueError when this term makes no sense for `model`."""
+
+    def d_loss(self, step: Step) -> Tensor | None:
+        return None
+
+    def g_loss(self, step: Step) -> Tensor | None:
+        return None
+
+    @torch.no_grad()
+    def after_d_step(self, model: GAN) -> None:
+        pass
+
+    def opponent(self, model: GAN, real: Tensor, fake: Tensor, labels: Tensor | None) -> nn.Module | None:
+        return None
+
+
+def has_batch_norm(net: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
+
+
+def has_spectral_norm(net: nn.Module) -> bool:
+    return any(hasattr(m, "parametrizations") for m in net.modules())
+
+
+class GradientPenalty(Term):
+    """WGAN-GP (Gulrajani et al. 2017): `weight` * E[(||grad D(x)|| - 1)^2] at random
+    interpolates between real and fake images. Needs a critic without batch norm."""
+
+    def __init__(self, weight: float = 10.0) -> None:
+        require(weight > 0, f"gradient_penalty weight must be > 0 (remove the term to turn it off), got {weight}")
+        self.weight = weight
+
+    def check(self, model: GAN) -> None:
+        require(
+            not has_batch_norm(model.discriminator),
+            "batch norm in the critic breaks the per-sample gradient penalty (it mixes samples): use a "
+            "discriminator without it, e.g. --model.init_args.discriminator.init_args.norm none (or spectral)",
+        )
+
+    def d_loss(self, step: Step) -> Tensor | None:
+        if not torch.is_grad_enabled():  # validation: the loss without the penalty
+            return None
+        critic = lambda x: step.judge(x).logits  # noqa: E731
+        return self.weight * gradient_penalty(critic, step.real, step.fake, step.model.grad_scale())
+
+
+class WeightClipping(Term):
+    """WGAN (Arjovsky et al. 2017): every critic weight clamped to [-value, value] after each D step."""
+
+    def __init__(self, value: float = 0.01) -> None:
+        require(value > 0, f"weight_clipping value must be > 0 (remove the term to turn it off), got {value}")
+        self.value = value
+
+    def check(self, model: GAN) -> None:
+        require(
+            not any(isinstance(t, GradientPenalty) for t in model.terms),
+            "weight clipping and a gradient penalty are two ways to the same Lipschitz constraint and fight "
+            "each other: keep one (WGAN: weight_clipping; WGANGP: gradient_penalty)",
+        )
+        require(not has_spectral_norm(model.discriminator), "spectral normalisation already bounds the critic; do not clip its weights as well")
+
+    @torch.no_grad()
+    def after_d_step(self, model: GAN) -> None:
+        for p in model.discriminator.parameters():
+            p.clamp_(-self.value, self.value)
+
+
+class AuxClassifier(Term):
+    """ACGAN (Odena et al. 2017): D also predicts the class (logits into cross-entropy, never a
+    softmax first) and is not told the label; D and G both minimise the class loss."""
+
+    class_head = True
+
+    def __init__(self, weight: float = 1.0) -> None:
+        require(weight > 0, f"aux_classifier weight must be > 0, got {weight}")
+        self.weight = weight
+
+    def check(self, model: GAN) -> None:
+        require(model.conditional, "aux_classifier (ACGAN) needs conditional=True: G must be told which class to draw")
+
+    def _loss(self, judged: Judgement, labels: Tensor | None) -> Tensor:
+        assert judged.classes is not None and labels is not None
+        return F.cross_entropy(judged.classes.float(), labels)
+
+    def d_loss(self, step: Step) -> Tensor | None:
+        assert step.real_out is not None
+        return self.weight * (self._loss(step.real_out, step.labels) + self._loss(step.fake_out, step.labels))
+
+    def g_loss(self, step: Step) -> Tensor | None:
+        return self.weight * self._loss(step.fake_out, step.labels)
+
+
+def discriminator_targets(
+    n: int, real: bool, flip: float = 0.0, smoothing: float = 0.0, device: torch.device | str = "cpu"
+) -> Tensor:
+    """Targets for a logistic D: 1 (real) or 0 (fake), each flipped with probability `flip`;
+    real targets are one-sided smoothed to `1 - smoothing` (fake targets stay 0)."""
+    targets = torch.full((n,), 1.0 if real else 0.0, device=device)
+    if flip > 0:
+        targets = torch.where(torch.rand(n, device=device) < flip, 1.0 - targets, targets)
+    if smoothing > 0:
+        targets = torch.where(targets > 0.5, targets - smoothing, targets)
+    return targets
+
+
+class LabelNoise(Term):
+    """Noisy targets for a logistic D while training: each real/fake target flipped with
+    probability `flip`, real targets one-sided smoothed to `1 - smoothing` (Salimans et al. 2016).
+    Binary cross-entropy is linear in its target, BCE(x, t) = softplus(x) - t*x, so D's loss with
+    noisy targets t' is its clean loss plus -(t' - t)*x: this term."""
+
+    def __init__(self, flip: float = 0.0, smoothing: float = 0.0) -> None:
+        for key, value in (("flip", flip), ("smoothing", smoothing)):
+            require(0.0 <= value <= 1.0, f"label_noise {key} is a probability and must lie in [0, 1], got {value}")
+        self.flip, self.smoothing = flip, smoothing
+
+    def check(self, model: GAN) -> None:
+        require(
+            model.loss.logistic,
+            f"label_noise changes the targets of a logistic D; loss={model.hparams.loss!r} has no targets: remove the term",
+        )
+
+    def d_loss(self, step: Step) -> Tensor | None:
+        if not torch.is_grad_enabled():
+            return None
+        assert step.real_out is not None
+        real, fake = step.real_out.logits, step.fake_out.logits
+        t_real = discriminator_targets(len(real), True, self.flip, self.smoothing, real.device)
+        t_fake = discriminator_targets(len(fake), False, self.flip, self.smoothing, fake.device)
+        return ((1 - t_real) * real).mean() - (t_fake * fake).mean()
+
+
+class Unrolled(Term):
+    """Unrolled GAN (Metz et al. 2017), first-order: G trains against a copy of D advanced
+    `steps` SGD steps (at D's learning rate) on D's full loss; D itself is untouched. In
+    validation (no gradients) G's loss is computed against D as it is."""
+
+    def __init__(self, steps: int = 5) -> None:
+        require(isinstance(steps, int) and steps >= 1, f"unrolled steps must be a positive integer, got {steps!r}")
+        self.steps = steps
+
+    def opponent(self, model: GAN, real: Tensor, fake: Tensor, labels: Tensor | None) -> nn.Module | None:
+        if not torch.is_grad_enabled():
+            return None
+        ahead = copy.deepcopy(model.discriminator).requires_grad_(True)
+        sgd = torch.optim.SGD(ahead.parameters(), lr=model.opt_d.lr)
+        with torch.enable_grad():
+            for _ in range(self.steps):
+                loss, _ = model.discriminator_loss(real, fake.detach(), labels, ahead)
+                sgd.zero_grad(set_to_none=True)
+                loss.backward()
+                sgd.step()
+        return ahead.requires_grad_(False)
+
+
+TERMS: dict[str, type[Term]] = {
+    "gradient_penalty": GradientPenalty,
+    "weight_clipping": WeightClipping,
+    "aux_classifier": AuxClassifier,
+    "label_noise": LabelNoise,
+    "unrolled": Unrolled,
+}
+"""Every term by the name `--model.init_args.terms` takes."""
+
+
+def build(spec: Mapping[str, Mapping[str, Any] | None]) -> list[Term]:
+    """Terms from {name: arguments}, in the given order."""
+    terms = []
+    for name, args in spec.items():
+        require(name in TERMS, f"unknown term {name!r}; choose from {sorted(TERMS)}")
+        cls = TERMS[name]
+        try:
+            term = cls(**dict(args or {}))
+        except TypeError:
+            takes = ", ".join(p for p in inspect.signature(cls).parameters) or "no arguments"
+            raise ValueError(f"term {name!r} takes {takes}; got {dict(args or {})}") from None
+        term.name = name
+        terms.append(term)
+    return terms
