@@ -68,3 +68,11 @@ from tests.fixtures import (  # noqa: E402, F401
     mnist_data_dir,
     mnist_digits,
 )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/integration/ (end-to-end runs: CLI, configs, sweeps, DDP, resume,
+    W&B, Docker, studies) is marked `integration`; `pytest -m "not integration"` skips them."""
+    for item in items:
+        if "integration" in item.path.parts:
+            item.add_marker(pytest.mark.integration)

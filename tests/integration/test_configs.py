@@ -26,7 +26,7 @@ from tests.fixtures import TINY_MODEL
 
 pytestmark = pytest.mark.usefixtures("cli_env")
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ALL_CONFIGS = sorted(REPO.glob("configs/**/*.yaml"))
 CLASSIFIER_CONFIGS = [p for p in ALL_CONFIGS if p.name == "classifier.yaml"]
 CONFIGS = [p for p in ALL_CONFIGS if p not in CLASSIFIER_CONFIGS]
@@ -92,7 +92,7 @@ def matches(stored, expected) -> bool:
 def data_overrides(request: pytest.FixtureRequest, data_class: str) -> list[str]:
     if data_class not in DATA_FIXTURES:
         pytest.fail(f"no test fixture for data class {data_class!r}: add a writer to tests/fixtures.py and "
-                    "an entry to DATA_FIXTURES / NATIVE_SHAPE / NUM_CLASSES in tests/test_configs.py")
+                    "an entry to DATA_FIXTURES / NATIVE_SHAPE / NUM_CLASSES in tests/integration/test_configs.py")
     fixture, argument = DATA_FIXTURES[data_class]
     args = ["--data.init_args.batch_size=4"]
     if data_class == "EmbeddedMNIST":

@@ -11,7 +11,7 @@ from wandb.sdk.launch.sweeps.utils import create_sweep_command_args
 from lit_gan.cli import main
 from tests.fixtures import TINY_MODEL
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SWEEPS = sorted((ROOT / "sweeps").glob("*.yaml"))
 TINY_RUN = [
     *TINY_MODEL, "--trainer.max_epochs=1", "--trainer.limit_train_batches=2",

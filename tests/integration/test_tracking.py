@@ -76,7 +76,7 @@ def test_wandb_mode_is_respected_and_no_key_means_offline(monkeypatch, tmp_path)
 
 def test_cli_never_waits_for_input_without_credentials(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
-    env.update(HOME=str(tmp_path), NETRC=str(tmp_path / "none"), PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    env.update(HOME=str(tmp_path), NETRC=str(tmp_path / "none"), PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     cmd = [sys.executable, "-m", "lit_gan", "fit", *ARGS, "--trainer.max_epochs=1", f"--runs_dir={tmp_path}"]
     done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -16,7 +16,7 @@ from lit_gan.data import ImageFolder
 from lit_gan.data.mnist import load_mnist_5k
 from tests.fixtures import write_mnist_raw
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("studies", REPO / "bench" / "studies" / "run.py")
 studies = sys.modules["studies"] = importlib.util.module_from_spec(_spec)  # dataclasses look it up
 _spec.loader.exec_module(studies)

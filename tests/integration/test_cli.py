@@ -22,7 +22,7 @@ from lit_gan.nets import DCGANGenerator
 
 pytestmark = pytest.mark.usefixtures("cli_env")
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SMALL_MNIST = ["--data.init_args.batch_size=16", "--data.init_args.val_size=16"]
 MODELS = [n for n in lit_gan.models.__all__ if isinstance(getattr(lit_gan.models, n), type) and issubclass(getattr(lit_gan.models, n), GAN)]
 DATASETS = ["CIFAR10", "CelebA", "EmbeddedMNIST", "FashionMNIST", "ImageFolder", "MNIST"]
