@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from lit_gan.callbacks import Evaluation  # noqa: E402
 from lit_gan.data import EmbeddedMNIST  # noqa: E402
 from lit_gan.models import GAN  # noqa: E402
+from lit_gan.nets import MLPDiscriminator, MLPGenerator, net  # noqa: E402
 
 
 class Report(L.Callback):
@@ -34,6 +35,7 @@ if __name__ == "__main__":
     trainer = L.Trainer(default_root_dir=out, accelerator="cpu", devices=2, strategy="ddp_find_unused_parameters_true",
                         max_epochs=2, limit_train_batches=2, limit_val_batches=1, logger=False,
                         enable_progress_bar=False, enable_model_summary=False, callbacks=[evaluation, checkpoint, Report()])
-    trainer.fit(GAN(width=8, latent_dim=16, ema_decay=0.9), datamodule=EmbeddedMNIST(batch_size=16))
+    tiny = {"generator": net(MLPGenerator, width=8), "discriminator": net(MLPDiscriminator, width=8)}
+    trainer.fit(GAN(**tiny, latent_dim=16, ema_decay=0.9), datamodule=EmbeddedMNIST(batch_size=16))
     if trainer.is_global_zero:
         print(f"BEST {float(checkpoint.best_model_score)!r}", flush=True)

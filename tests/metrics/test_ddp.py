@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.integration  # two processes: an end-to-end run
+
 SCRIPT = Path(__file__).with_name("ddp_script.py")
 
 

@@ -17,6 +17,7 @@ from PIL import Image
 from lit_gan.callbacks import Evaluation
 from lit_gan.metrics import ClassifierExtractor
 from lit_gan.models import GAN
+from tests.conftest import tiny
 from tests.metrics.conftest import CLASSIFIER_EPOCHS
 from tests.metrics.fakes import Noise, RealDigits
 
@@ -137,7 +138,7 @@ def test_val_fid_is_there_for_model_checkpoint_every_n_epochs(tmp_path, mnist, c
     """A real GAN fit: evaluation at epoch 2 only (not in the sanity check), ModelCheckpoint monitors
     val/fid, the checkpoint holds no feature network, and validating it gives the same FID."""
     torch.manual_seed(0)
-    model = GAN(width=8, latent_dim=16, ema_decay=0.9)
+    model = tiny(GAN, ema_decay=0.9)
     checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="val/fid", mode="min", every_n_epochs=2)
     callback = evaluation(cache_dir, num_fake=200, num_real=500, every_n_epochs=2)
     data = type(mnist)(batch_size=32)
@@ -146,7 +147,7 @@ def test_val_fid_is_there_for_model_checkpoint_every_n_epochs(tmp_path, mnist, c
     assert sorted(p.name for p in (tmp_path / "metrics").iterdir()) == ["epoch_001.json"]
     assert checkpoint.best_model_score == pytest.approx(callback.last.metrics["fid"])
     state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
-    assert all(k.split(".")[0] in {"generator", "discriminator", "generator_ema", "sample_z", "sample_labels"}
+    assert all(k.split(".")[0] in {"generator", "discriminator", "generator_ema", "grid_z", "grid_labels"}
                for k in state["state_dict"])
 
     # `validate` on that checkpoint reproduces the number (seeded samples, EMA generator restored)
