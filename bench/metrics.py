@@ -47,6 +47,9 @@ KEYS = {"fid": "frechet_inception_distance", "kid_mean": "kernel_inception_dista
 class Replay(L.LightningModule):
     """A stand-in generator that returns stored uint8 images (in [-1, 1]), in order."""
 
+    value_range = (-1.0, 1.0)
+    conditional = False
+
     def __init__(self, images: Tensor) -> None:
         super().__init__()
         self.images, self.next = images, 0

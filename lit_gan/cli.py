@@ -70,9 +70,6 @@ class GANCLI(LightningCLI):
         parser.link_arguments("evaluation.every_n_epochs", "checkpoint.every_n_epochs")
         parser.set_defaults(
             {
-                "evaluation.every_n_epochs": 5,
-                "evaluation.num_fake": 5000,
-                "evaluation.num_real": 5000,
                 "checkpoint.monitor": "val/fid",
                 "checkpoint.mode": "min",
                 "checkpoint.filename": "best-epoch{epoch:03d}",

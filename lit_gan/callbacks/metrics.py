@@ -47,9 +47,6 @@ class Evaluation(L.Callback):
         extractor: "classifier" (a CNN trained on the dataset itself: offline, fast, needs labels),
             "inception" (torch-fidelity's Inception-v3, the standard FID network), or "auto"
             (the classifier for labelled data, Inception otherwise).
-        num_fake: generated samples per evaluation.
-        num_real: real images of ``real_split`` (a seeded subset; None: all).
-        real_split: the real reference split: "train", "val" or "test".
         class_metrics: mode coverage (and label accuracy, per-class FID for conditional models)
             from the dataset classifier; needs labelled data.
         classifier_path: a checkpoint from ``lit-gan fit --config configs/<data>/classifier.yaml``;
@@ -57,48 +54,29 @@ class Evaluation(L.Callback):
         classifier_epochs: epochs of that automatic training.
         feature_extractor_weights_path: the Inception weights file (None: the torch hub cache,
             downloaded by torch-fidelity on first use).
-        cache_dir: cache of classifiers and real statistics (None: $LIT_GAN_CACHE or ~/.cache/lit_gan).
-        batch_size: images per generator / extractor call.
-        kid_subsets, kid_subset_size: KID's random subsets (torch-fidelity's 100 x 1000; the size is
-            capped at the number of samples).
-        is_splits: IS splits.
-        cover_ratio: a class is covered when its share of the samples is >= cover_ratio x its share
-            of the data (default: 2.5% of the samples for one of ten equal classes).
-        neighbour_rows: samples in the nearest-neighbour picture (each beside its 3 nearest).
-        seed: seed of the noise, the labels asked for and the real subset.
+        settings: what is computed on how many samples (:class:`~lit_gan.metrics.Settings`:
+            ``num_fake``, ``num_real``, ``real_split``, KID/IS/precision-recall parameters, the
+            seed and the cache directory), e.g. ``--evaluation.settings.num_fake 10000``.
     """
 
     def __init__(
         self,
-        every_n_epochs: int = 1,
+        every_n_epochs: int = 5,
         extractor: Literal["auto", "classifier", "inception"] = "auto",
-        num_fake: int = 10_000,
-        num_real: int | None = 10_000,
-        real_split: Literal["train", "val", "test"] = "train",
         class_metrics: bool = True,
         classifier_path: str | None = None,
         classifier_epochs: int = 3,
         feature_extractor_weights_path: str | None = None,
-        cache_dir: str | None = None,
-        batch_size: int = 250,
-        kid_subsets: int = 100,
-        kid_subset_size: int = 1000,
-        is_splits: int = 10,
-        cover_ratio: float = 0.25,
-        neighbour_rows: int = 8,
-        seed: int = 0,
+        settings: Settings = Settings(),
     ) -> None:
         if extractor not in ("auto", "classifier", "inception"):
             raise ValueError(f"extractor must be 'auto', 'classifier' or 'inception', got {extractor!r}")
-        if every_n_epochs < 0 or num_fake < 4 or (num_real is not None and num_real < 6):
-            raise ValueError("every_n_epochs must be >= 0, num_fake >= 4 and num_real >= 6 (or None); "
-                             f"got {every_n_epochs}, {num_fake}, {num_real}")
+        if every_n_epochs < 0:
+            raise ValueError(f"every_n_epochs must be >= 0 (0: only under validate/test), got {every_n_epochs}")
         self.every_n_epochs, self.extractor = every_n_epochs, extractor
         self.class_metrics, self.classifier_path, self.classifier_epochs = class_metrics, classifier_path, classifier_epochs
         self.weights_path = feature_extractor_weights_path
-        self.settings = Settings(num_fake=num_fake, num_real=num_real, real_split=real_split, batch_size=batch_size,
-                                 kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, is_splits=is_splits,
-                                 cover_ratio=cover_ratio, neighbour_rows=neighbour_rows, seed=seed, cache_dir=cache_dir)
+        self.settings = Settings.parse(settings)
         self.last: Report | None = None
         self._nets: dict[str, Any] = {}
         self._protocol_logged = False

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -43,9 +43,9 @@ class Settings:
         seed: seed of the noise, the labels asked for and the real subset.
     """
 
-    num_fake: int = 10_000
-    num_real: int | None = 10_000
-    real_split: str = "train"
+    num_fake: int = 5000
+    num_real: int | None = 5000
+    real_split: Literal["train", "val", "test"] = "train"
     batch_size: int = 250
     kid_subsets: int = 100
     kid_subset_size: int = 1000
@@ -57,6 +57,18 @@ class Settings:
     neighbour_k: int = 3
     seed: int = 0
     cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.num_fake < 4 or (self.num_real is not None and self.num_real < 6):
+            raise ValueError(f"evaluation needs num_fake >= 4 and num_real >= 6 (or None: the whole split); got "
+                             f"{self.num_fake}, {self.num_real}")
+        if self.real_split not in ("train", "val", "test"):
+            raise ValueError(f"real_split must be 'train', 'val' or 'test', got {self.real_split!r}")
+
+    @classmethod
+    def parse(cls, value: "Settings | dict[str, Any]") -> "Settings":
+        """`Settings` from itself or from a mapping (as configs deliver it)."""
+        return value if isinstance(value, cls) else cls(**value)
 
 
 @dataclass
@@ -151,7 +163,7 @@ def evaluate(model: Any, datamodule: Any, extractor: FeatureExtractor, settings:
     if conditional:
         drawn = torch.Generator().manual_seed(settings.seed)
         labels = torch.multinomial(data_fractions.float(), settings.num_fake, replacement=True, generator=drawn)
-    images = generate(model, settings.num_fake, labels, settings, tuple(datamodule.value_range))
+    images = generate(model, settings.num_fake, labels, settings, tuple(model.value_range))
     features, logits = extract(extractor, images, settings.batch_size)
     real = ref["features"]
 

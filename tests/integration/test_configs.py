@@ -184,8 +184,8 @@ def test_classifier_config_trains_the_metrics_classifier(config: Path, tmp_path:
 
 def test_fit_with_evaluation_keeps_the_best_checkpoint_by_fid(tmp_path: Path, cli_env):
     args = ["fit", "--config", str(REPO / "configs" / "quickstart.yaml"), *TINY_MODEL, *TINY_TRAINER,
-            "--trainer.max_epochs=2", "--evaluation.every_n_epochs=1", "--evaluation.num_fake=200",
-            "--evaluation.num_real=200", "--evaluation.classifier_epochs=1", "--evaluation.kid_subset_size=100",
+            "--trainer.max_epochs=2", "--evaluation.every_n_epochs=1", "--evaluation.settings.num_fake=200",
+            "--evaluation.settings.num_real=200", "--evaluation.classifier_epochs=1", "--evaluation.settings.kid_subset_size=100",
             "--data.init_args.val_size=64", f"--runs_dir={tmp_path}"]
     cli = main(args)
     run = Path(cli.trainer.default_root_dir)

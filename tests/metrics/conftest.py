@@ -15,6 +15,7 @@ from threadpoolctl import threadpool_limits
 
 from lit_gan.callbacks import Evaluation
 from lit_gan.data import EmbeddedMNIST
+from lit_gan.metrics import Settings
 from lit_gan.metrics.classifier import load_or_train
 from tests.metrics.fakes import RealDigits
 
@@ -47,8 +48,8 @@ def trained_cache(tmp_path_factory: pytest.TempPathFactory, mnist: EmbeddedMNIST
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     limits = threadpool_limits(limits=1, user_api="blas")
-    callback = Evaluation(num_fake=100, num_real=500, kid_subsets=2, cache_dir=str(root),
-                          classifier_epochs=CLASSIFIER_EPOCHS)
+    callback = Evaluation(classifier_epochs=CLASSIFIER_EPOCHS,
+                          settings=Settings(num_fake=100, num_real=500, kid_subsets=2, cache_dir=str(root)))
     trainer = L.Trainer(default_root_dir=root / "run", logger=False, enable_progress_bar=False,
                         enable_model_summary=False, limit_val_batches=1, callbacks=[callback])
     trainer.validate(RealDigits(mnist.val_set.images, mnist.val_set.labels), datamodule=mnist)

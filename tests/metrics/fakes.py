@@ -12,6 +12,8 @@ class RealDigits(L.LightningModule):
     of the asked label; ``ignore_labels``: any digit whatever the label; ``only``: digits of that
     class only (a collapsed generator). Records whether it was called in training mode."""
 
+    value_range = (-1.0, 1.0)
+
     def __init__(self, images: Tensor, labels: Tensor, conditional: bool = False, ignore_labels: bool = False,
                  only: int | None = None) -> None:
         super().__init__()

@@ -41,7 +41,7 @@ def test_classifier_trains_under_lightning_with_data_in_0_1(tmp_path):
 
     # its checkpoint serves the evaluation (--evaluation.classifier_path), checked against the data
     trainer.save_checkpoint(tmp_path / "classifier.ckpt")
-    evaluation = Evaluation(classifier_path=str(tmp_path / "classifier.ckpt"), cache_dir=str(tmp_path / "cache"))
+    evaluation = Evaluation(classifier_path=str(tmp_path / "classifier.ckpt"), settings={"cache_dir": str(tmp_path / "cache")})
     features, classifier, record = evaluation.networks(model, data)
     assert features is classifier and features.net.hparams.width == 8
     assert record["test_accuracy"] == pytest.approx(float(metrics["val/acc"]), abs=0.15)  # val = test here

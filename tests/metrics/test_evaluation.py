@@ -3,6 +3,7 @@ real EmbeddedMNIST digits (tests/metrics/fakes.py) whose right answers are known
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -15,7 +16,7 @@ from lightning.pytorch.loggers import CSVLogger
 from PIL import Image
 
 from lit_gan.callbacks import Evaluation
-from lit_gan.metrics import ClassifierExtractor
+from lit_gan.metrics import ClassifierExtractor, Settings
 from lit_gan.models import GAN
 from tests.conftest import tiny
 from tests.metrics.conftest import CLASSIFIER_EPOCHS
@@ -42,8 +43,12 @@ def trainer(root: Path, callbacks: list, **kwargs) -> L.Trainer:
 
 
 def evaluation(cache_dir: Path, **kwargs) -> Evaluation:
-    return Evaluation(**{"num_fake": N, "num_real": None, "cache_dir": str(cache_dir), "kid_subsets": 20,
-                         "classifier_epochs": CLASSIFIER_EPOCHS, **kwargs})
+    """The callback with small sample counts; `kwargs` go to Evaluation or, if they are Settings', there."""
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    settings = {"num_fake": N, "num_real": None, "cache_dir": str(cache_dir), "kid_subsets": 20,
+                **{k: v for k, v in kwargs.items() if k in fields}}
+    rest = {k: v for k, v in kwargs.items() if k not in fields}
+    return Evaluation(**{"classifier_epochs": CLASSIFIER_EPOCHS, **rest}, settings=Settings(**settings))
 
 
 def test_real_digits_score_like_real_data_under_validate_and_test(tmp_path, mnist, cache_dir, trained_cache):

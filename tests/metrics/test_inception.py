@@ -14,7 +14,7 @@ import torch
 from torch_fidelity import feature_extractor_inceptionv3 as fidelity_inception
 
 from lit_gan.callbacks import Evaluation
-from lit_gan.metrics import extractors
+from lit_gan.metrics import Settings, extractors
 from tests.metrics.fakes import RealDigits
 
 
@@ -47,9 +47,10 @@ def offline_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_inception_path_runs_with_weights_given_by_path(tmp_path, mnist, random_inception_weights, offline_hub):
+    settings = Settings(num_fake=8, num_real=8, batch_size=8, is_splits=2, kid_subsets=5,
+                        cache_dir=str(tmp_path / "cache"), neighbour_rows=2)
     callback = Evaluation(extractor="inception", feature_extractor_weights_path=str(random_inception_weights),
-                          class_metrics=False, num_fake=8, num_real=8, batch_size=8, is_splits=2, kid_subsets=5,
-                          cache_dir=str(tmp_path / "cache"), neighbour_rows=2)
+                          class_metrics=False, settings=settings)
     report = callback.evaluate(RealDigits(mnist.val_set.images, mnist.val_set.labels), mnist)
     m, protocol = report.metrics, report.protocol
     assert protocol["extractor"] == "inception-v3-compat" and "299" in protocol["resize"]
@@ -64,7 +65,7 @@ def test_inception_path_runs_with_weights_given_by_path(tmp_path, mnist, random_
 def test_missing_weights_without_network_fail_fast_and_say_what_to_do(tmp_path, mnist, offline_hub):
     model = RealDigits(mnist.val_set.images, mnist.val_set.labels)
     trainer = L.Trainer(default_root_dir=tmp_path, logger=False, enable_progress_bar=False,
-                        callbacks=[Evaluation(extractor="inception", cache_dir=str(tmp_path / "cache"))])
+                        callbacks=[Evaluation(extractor="inception", settings={"cache_dir": str(tmp_path / "cache")})])
     start = time.perf_counter()
     with pytest.raises(FileNotFoundError) as error:
         trainer.validate(model, datamodule=mnist)  # fails in setup, before any evaluation
