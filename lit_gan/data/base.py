@@ -47,6 +47,10 @@ class ImageDataModule(lightning.LightningDataModule):
     """
 
     native_shape: tuple[int, int, int] = (1, 28, 28)
+    identity_args: tuple[str, ...] = ("image_size", "seed")
+    """The arguments that change which images a split holds or how they look: with the class and
+    the image shape, they key cached classifiers and real statistics. Subclasses extend it; batch
+    size, workers, download, folders and value range are not part of it."""
 
     def __init__(
         self,
@@ -111,6 +115,11 @@ class ImageDataModule(lightning.LightningDataModule):
         )
 
     __str__ = __repr__  # Lightning's __str__ would build the dataloaders (and load the data)
+
+    def cache_identity(self) -> dict[str, Any]:
+        """What these images are, for cache keys: class, `identity_args` values and image shape."""
+        return {"class": type(self).__name__, "args": {k: getattr(self, k) for k in self.identity_args},
+                "image_shape": list(self.image_shape)}
 
     # ----------------------------------------------------------------- conversion
     def to_value_range(self, images: Tensor) -> Tensor:

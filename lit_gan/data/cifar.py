@@ -28,6 +28,8 @@ class CIFAR10(TorchvisionDataModule):
     files = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")
     title = "CIFAR-10"
 
+    identity_args = (*TorchvisionDataModule.identity_args, "classes")
+
     def __init__(
         self, data_dir: str = "data", classes: list[str] | None = None, download: bool = True, **kwargs: Any
     ) -> None:

@@ -45,6 +45,8 @@ class ImageFolder(ImageDataModule):
         seed: seed of the train/val split.
     """
 
+    identity_args = (*ImageDataModule.identity_args, "channels", "val_fraction")
+
     def __init__(
         self,
         root: str = "data",

@@ -61,6 +61,8 @@ class EmbeddedMNIST(TensorImageDataModule):
 
     native_shape = (1, 28, 28)
 
+    identity_args = (*TensorImageDataModule.identity_args, "val_size")
+
     def __init__(self, val_size: int = 500, **kwargs: Any) -> None:
         """
         Args:

@@ -1,8 +1,8 @@
 """On-disk cache (classifiers, real statistics) keyed by a hash of what the data is.
 
 The cache lives in ``$LIT_GAN_CACHE`` or ``~/.cache/lit_gan``. A dataset is identified by its
-class, its constructor arguments that change the images (not batch size, workers, download,
-value range or where the files are), its image shape, and a fingerprint of the split's content
+class, the constructor arguments that change the images (each data module declares them in
+``identity_args``), its image shape, and a fingerprint of the split's content
 (size plus a hash of evenly spaced images and labels), so a moved data folder still hits the
 cache and a changed one does not.
 """
@@ -10,7 +10,6 @@ cache and a changed one does not.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import os
 from pathlib import Path
@@ -23,11 +22,6 @@ from torch.utils.data import Dataset
 from lit_gan.data.base import stack_dataset
 
 CACHE_ENV = "LIT_GAN_CACHE"
-IGNORED_ARGS = {"self", "data_dir", "root", "batch_size", "num_workers", "predict_size", "download",
-                "value_range", "in_memory", "kwargs", "args"}
-"""Data module arguments that do not change which images a split holds."""
-
-
 def cache_dir(override: str | os.PathLike | None = None) -> Path:
     """``override``, else ``$LIT_GAN_CACHE``, else ``~/.cache/lit_gan``."""
     return Path(override or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "lit_gan").expanduser()
@@ -40,14 +34,9 @@ def digest(*parts: Any) -> str:
 
 
 def dataset_spec(datamodule: Any) -> dict[str, Any]:
-    """Class name, image-defining constructor arguments and image shape of a data module."""
-    args: dict[str, Any] = {}
-    for klass in type(datamodule).__mro__:
-        if "__init__" in vars(klass):
-            for name in inspect.signature(klass.__init__).parameters:
-                if name not in IGNORED_ARGS and name not in args and hasattr(datamodule, name):
-                    args[name] = getattr(datamodule, name)
-    return {"class": type(datamodule).__name__, "args": args, "image_shape": list(datamodule.image_shape)}
+    """What a data module's images are (its own `cache_identity()`: class, image-defining
+    arguments, image shape)."""
+    return datamodule.cache_identity()
 
 
 def split_dataset(datamodule: Any, split: str) -> Dataset:
