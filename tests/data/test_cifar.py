@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lit_gan.data import CIFAR10, CIFAR10_CLASSES, ImageFolder
+from lit_gan.data import CIFAR10, CIFAR10_CLASSES
 from tests.data.conftest import all_labels
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lit_gan.data import CelebA, ImageFolder
+from lit_gan.data import ImageFolder
 from tests.data.conftest import all_labels, as_float, save_png
 
 

@@ -1,6 +1,5 @@
 """Resuming from last.ckpt continues exactly; an interruption leaves a checkpoint to resume from."""
 
-import os
 import signal
 import subprocess
 import sys
