@@ -30,7 +30,7 @@ if __name__ == "__main__":
     out, cache = sys.argv[1], sys.argv[2]
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    evaluation = Evaluation(classifier_epochs=2, settings={"num_fake": 200, "num_real": 500, "kid_subsets": 5, "cache_dir": cache})
+    evaluation = Evaluation(every_n_epochs=1, classifier_epochs=2, settings={"num_fake": 200, "num_real": 500, "kid_subsets": 5, "cache_dir": cache})
     checkpoint = ModelCheckpoint(dirpath=f"{out}/ckpt", monitor="val/fid", mode="min")
     trainer = L.Trainer(default_root_dir=out, accelerator="cpu", devices=2, strategy="ddp_find_unused_parameters_true",
                         max_epochs=2, limit_train_batches=2, limit_val_batches=1, logger=False,
