@@ -6,6 +6,10 @@
 
 from __future__ import annotations
 
+import difflib
+import importlib
+import inspect
+import itertools
 import os
 import re
 import sys
@@ -22,8 +26,9 @@ from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 import lit_gan.data  # noqa: F401  (registers the DataModules for --data NAME)
 import lit_gan.models  # noqa: F401  (registers the models for --model NAME)
 from lit_gan.callbacks import Evaluation, LastCheckpoint, SampleGrid
+from lit_gan.checkpoint_io import read_checkpoint
 from lit_gan.data import ImageDataModule
-from lit_gan.models import GAN
+from lit_gan.models import GAN, legacy
 from lit_gan.tracking import ResumableCSVLogger, WandbSettings, wandb_logger
 
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError)
@@ -102,6 +107,30 @@ class GANCLI(LightningCLI):
                 cfg[group].dirpath = str(ckpts)
         self._fresh_fit = fresh_fit
 
+    def _parse_ckpt_path(self) -> None:
+        """As Lightning's (the checkpoint's hyperparameters become the model's config), but the file is
+        read safely and 0.1 hyperparameters are upgraded: an unreadable file, or a checkpoint of
+        another model class than --model, stops with one line."""
+        command = self.config.get("subcommand")
+        ckpt_path = self.config[command].get("ckpt_path") if command else None
+        if not ckpt_path or not Path(ckpt_path).is_file():
+            return
+        try:
+            hparams = dict(read_checkpoint(ckpt_path).get("hyper_parameters") or {})
+        except ValueError as error:
+            fail(error)
+        hparams.pop("_instantiator", None)
+        if "arch" in hparams:  # lit_gan 0.1
+            hparams = legacy.upgrade_hparams(hparams)
+        theirs, ours = hparams.pop("_class_path", None), self.config[command].model.class_path
+        if theirs and ours and theirs != ours:
+            fail(ValueError(f"{ckpt_path} holds a {theirs.rsplit('.', 1)[-1]} ({theirs}), not the --model "
+                            f"{ours.rsplit('.', 1)[-1]}: resume it with --model {theirs.rsplit('.', 1)[-1]} (or its "
+                            "run's config.yaml), or start a new run without --ckpt_path"))
+        if hparams:
+            model = {"class_path": theirs or ours, "init_args": hparams}
+            self.config = self.parser.parse_object({command: {"model": model}}, self.config)
+
     def _config(self) -> Any:
         return self.config.get(self.subcommand, self.config) if self.subcommand else self.config
 
@@ -151,16 +180,52 @@ class GANCLI(LightningCLI):
 
 
 def explain(message: str) -> str:
-    """The useful lines of a jsonargparse error: our own messages, or the unknown class name."""
+    """The useful line of a jsonargparse error: the unknown class name, or the reason a class's
+    arguments were refused (with the nearest valid name for a misspelt one), or our own messages."""
     unknown = re.search(r"dot import path string: ([\w.]+)", message)
     if unknown:
         return (
             f"unknown class {unknown.group(1)!r}; models: {', '.join(available(GAN))}; "
             f"datasets: {', '.join(available(ImageDataModule))} (or a full import path)"
         )
-    lines = [line.strip()[2:] for line in message.splitlines() if line.strip().startswith("- ")]
-    ours = [line for line in lines if not line.startswith("Expected a <class 'NoneType'>")]
-    return "; ".join(ours) if ours else message.splitlines()[0]
+    lines = message.splitlines()
+    for i, line in enumerate(lines):
+        problem = re.match(r"(\s*)- Problem with given class_path '([\w.]+)':", line)
+        if problem:
+            indent = len(problem.group(1)) + 2
+            reason = " ".join(r.strip() for r in itertools.takewhile(lambda r: len(r) - len(r.lstrip()) > indent, lines[i + 1 :]))
+            inner = re.search(r"class_path='([\w.]+)'", reason)  # a network's own options: name its class
+            reason = re.sub(r"Type typing\.Callable\[.*?\] expects a function or a callable class: ", "", reason)
+            reason = re.sub(r"(\. )?Got value: Namespace\(.*$", "", reason).rstrip(".")
+            where = inner.group(1) if inner else problem.group(2)
+            return f"{where}: {reason}{suggestion(reason, where)}" if reason else line.strip()[2:]
+    ours = [line.strip()[2:] for line in lines if line.strip().startswith("- ") and "<class 'NoneType'>" not in line]
+    return "; ".join(ours) if ours else lines[0]
+
+
+def suggestion(reason: str, class_path: str) -> str:
+    """"; did you mean 'x'?" for an option `class_path` does not take: the nearest of its own
+    arguments, or of its default networks' options (`generator.init_args.width`)."""
+    option = re.search(r"Option '(\w+)' is not accepted", reason)
+    cls = _import(class_path)
+    if not option or cls is None:
+        return ""
+    params = [p for klass in cls.__mro__ if "__init__" in vars(klass) for p in inspect.signature(klass.__init__).parameters.values()]
+    names = {p.name: p.name for p in params}  # its own arguments first, then its networks' options
+    for param in params:
+        net = _import(param.default["class_path"]) if isinstance(param.default, dict) and "class_path" in param.default else None
+        for option_name in inspect.signature(net.__init__).parameters if net else ():
+            names.setdefault(option_name, f"{param.name}.init_args.{option_name}")
+    close = difflib.get_close_matches(option.group(1), sorted(set(names) - {"self", "kwargs", "args"}), n=1)
+    return f"; did you mean {names[close[0]]!r}?" if close else ""
+
+
+def _import(class_path: str) -> Any:
+    module, _, name = class_path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        return None
 
 
 def available(base: type) -> list[str]:

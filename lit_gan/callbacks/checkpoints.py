@@ -5,6 +5,8 @@ from __future__ import annotations
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from lit_gan import checkpoint_io
+
 
 class LastCheckpoint(ModelCheckpoint):
     """The checkpoint to resume from: `last.ckpt` after every validation (or epoch without one),
@@ -16,6 +18,11 @@ class LastCheckpoint(ModelCheckpoint):
             dirpath=dirpath, filename="last", monitor=None, save_top_k=1, save_last=False,
             enable_version_counter=False, save_on_exception=True,
         )
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        """Every checkpoint of the run (this one, the best, Lightning's) is written atomically and read safely."""
+        checkpoint_io.install(trainer)
+        super().setup(trainer, pl_module, stage)
 
     def _should_save_on_exception(self, trainer: L.Trainer) -> bool:
         return super()._should_save_on_exception(trainer) and trainer.global_step > 0

@@ -10,15 +10,18 @@ cache and a changed one does not.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from lit_gan.checkpoint_io import write_atomically
 from lit_gan.data.base import stack_dataset
 
 CACHE_ENV = "LIT_GAN_CACHE"
@@ -73,19 +76,43 @@ def fingerprint(datamodule: Any, split: str, samples: int = 16) -> str:
 
 
 def save(obj: Any, path: Path) -> Path:
-    """``torch.save`` to a temporary file, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """Write a cache entry atomically (temporary file beside it, fsync, rename): readers never see
+    half a file. NumPy arrays are stored as tensors, so entries load with `weights_only=True`."""
+    buffer = io.BytesIO()
+    torch.save(_tensors(obj), buffer)
+    write_atomically(buffer.getbuffer(), path)
     return path
 
 
 def load(path: Path) -> Any | None:
-    """The cached object at ``path``, or None when absent or unreadable (then it is recomputed)."""
+    """The cached object at ``path``, or None when absent, unreadable or holding anything but
+    tensors and plain data (then it is recomputed; a planted file never runs code)."""
     if not path.is_file():
         return None
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception:  # noqa: BLE001 - a corrupt cache entry is recomputed
+        return _arrays(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception:  # noqa: BLE001 - a corrupt or unsafe cache entry is recomputed
         return None
+
+
+def _tensors(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return {_NDARRAY: torch.from_numpy(np.ascontiguousarray(obj))}
+    if isinstance(obj, dict):
+        return {k: _tensors(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_tensors(v) for v in obj)
+    return obj
+
+
+def _arrays(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        if set(obj) == {_NDARRAY}:
+            return obj[_NDARRAY].numpy()
+        return {k: _arrays(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_arrays(v) for v in obj)
+    return obj
+
+
+_NDARRAY = "__ndarray__"

@@ -17,6 +17,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 
 from lit_gan.metrics import cache
+from lit_gan.checkpoint_io import read_checkpoint
 
 Batch = tuple[Tensor, Tensor]
 
@@ -176,7 +177,14 @@ def load_checkpoint(path: str | Path, datamodule: Any,
     if not Path(path).is_file():
         raise FileNotFoundError(f"classifier checkpoint {path} not found; train one with "
                                 "`lit-gan fit --config configs/<dataset>/classifier.yaml` or leave classifier_path unset")
-    model = Classifier.load_from_checkpoint(path, map_location="cpu").to(device).eval()
+    checkpoint = read_checkpoint(path)  # weights_only: a shared classifier file cannot run code
+    hparams = {k: v for k, v in checkpoint.get("hyper_parameters", {}).items() if not k.startswith("_")}
+    try:
+        model = Classifier(**hparams)
+        model.load_state_dict(checkpoint["state_dict"])
+    except (TypeError, KeyError, RuntimeError) as error:
+        raise ValueError(f"{path} is not a checkpoint of lit_gan's metrics Classifier: {str(error).splitlines()[0]}") from None
+    model = model.to(device).eval()
     got = (tuple(model.hparams.image_shape), model.hparams.num_classes)
     want = (tuple(datamodule.image_shape), datamodule.num_classes)
     if got != want:

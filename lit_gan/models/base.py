@@ -13,13 +13,14 @@ adversarial loss (a name in `lit_gan.losses.LOSSES`) and the extra terms (names 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import os
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Iterator, Literal, Mapping
 
 import lightning as L
 import torch
@@ -222,13 +223,18 @@ class GAN(L.LightningModule):
         """One D step, then G's steps when it is G's turn. All randomness in the step (noise, label
         noise, dropout, augmentation) is seeded by the batch count and the rank, so a resumed run
         repeats the uninterrupted one exactly."""
-        seed = self.training_seed + self.batches_seen * self.trainer.world_size + self.global_rank
+        with self._seeded(self.training_seed + self.batches_seen * self.trainer.world_size + self.global_rank):
+            self._train_step(batch)
+
+    @contextlib.contextmanager
+    def _seeded(self, seed: int) -> Iterator[None]:
+        """Draws inside come from `seed`; the global RNG state outside is left as it was."""
         cuda = self.device.type == "cuda"
         with torch.random.fork_rng(devices=[self.device.index or 0] if cuda else [], device_type="cuda"):
             torch.default_generator.manual_seed(seed)  # torch.manual_seed would probe every backend: ~1 ms
             if cuda:
                 torch.cuda.manual_seed(seed)
-            self._train_step(batch)
+            yield
 
     def _train_step(self, batch: Batch) -> None:
         real, labels = batch[0], self._labels(batch[1])
@@ -284,10 +290,17 @@ class GAN(L.LightningModule):
         self.log_dict({f"{prefix}/{k}": v for k, v in metrics.items()}, sync_dist=True)
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        self._evaluate(batch, "val")
+        with self._seeded(self._evaluation_seed(batch_idx)):
+            self._evaluate(batch, "val")
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        self._evaluate(batch, "test")
+        with self._seeded(self._evaluation_seed(batch_idx)):
+            self._evaluate(batch, "test")
+
+    def _evaluation_seed(self, batch_idx: int) -> int:
+        """Validation/test noise: from the seed, the epoch and the batch, so a resumed run logs
+        the same curves as an uninterrupted one."""
+        return self.training_seed + 1_000_003 * (self.current_epoch + 1) + 1_009 * batch_idx + self.global_rank
 
     def predict_step(self, labels: Tensor, batch_idx: int) -> Tensor:
         """Images for a batch of labels, with noise seeded by `sample_seed` and the batch index."""
@@ -301,7 +314,7 @@ class GAN(L.LightningModule):
         number of classes)."""
         if not Path(path).is_file():
             raise FileNotFoundError(f"weights_from: no checkpoint at {path}")
-        theirs = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+        theirs = legacy.read(path)["state_dict"]
         mine = {k: v for k, v in self.state_dict().items() if not k.startswith(legacy.FIXED_NOISE)}
         fits = {k: v for k, v in theirs.items() if k in mine and v.shape == mine[k].shape}
         require(bool(fits), f"weights_from: nothing in {path} fits this model's networks; is it a lit_gan checkpoint of the same networks?")

@@ -4,11 +4,10 @@ fixed grid noise moves from `sample_z`/`sample_labels` to `grid_z`/`grid_labels`
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Any
 
-import torch
+from lit_gan.checkpoint_io import read_checkpoint
 
 FIXED_NOISE = ("grid_", "sample_")
 """State-dict prefixes of the fixed grid noise: never copied between models (weights_from)."""
@@ -21,12 +20,8 @@ _NETS = {"mlp": ("lit_gan.nets.mlp.MLPGenerator", "lit_gan.nets.mlp.MLPDiscrimin
 def read(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
     """A lit_gan checkpoint, loaded safely (`weights_only=True`) and upgraded in memory.
     Anything else stops with a message; it is never loaded unsafely."""
-    try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(f"{path} is not a readable lit_gan checkpoint (truncated, corrupt, or not made by lit_gan): {first}") from None
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "hyper_parameters" not in checkpoint:
+    checkpoint = read_checkpoint(path, map_location)
+    if "state_dict" not in checkpoint or "hyper_parameters" not in checkpoint:
         raise ValueError(f"{path} is not a lit_gan model checkpoint (no state_dict and hyper_parameters)")
     checkpoint["hyper_parameters"] = upgrade_hparams(dict(checkpoint["hyper_parameters"]))
     upgrade_state(checkpoint)

@@ -17,6 +17,7 @@ import yaml
 
 from tests.conftest import tiny
 from tests.fixtures import TINY_CLI as TINY
+from lit_gan.checkpoint_io import read_checkpoint
 from lit_gan.cli import GANCLI, main
 from lit_gan.models import CDCGAN
 
@@ -201,3 +202,34 @@ def test_resume_from_the_run_config_keeps_logging(tmp_path: Path):
     if lost:
         problems.append(f"resuming dropped {len(lost)} of {len(first)} epoch-0 rows from metrics.csv")
     assert not problems, problems
+
+
+def test_resuming_from_a_broken_checkpoint_is_one_line_without_unsafe_advice(trained: Run, tmp_path: Path, capsys):
+    broken = tmp_path / "last.ckpt"
+    broken.write_bytes(trained.ckpt.read_bytes()[:4000])  # truncated, as a kill mid-copy leaves it
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", str(trained.config), f"--ckpt_path={broken}", f"--trainer.default_root_dir={tmp_path / 'run'}"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lit-gan: error: ") and len(err.splitlines()) == 1, err
+    assert "last.ckpt is not a readable lit_gan checkpoint" in err and "weights_only=False" not in err
+
+
+def test_a_checkpoint_of_another_model_class_is_refused(trained: Run, tmp_path: Path, capsys):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--model", "DCGAN", "--data", "EmbeddedMNIST", f"--ckpt_path={trained.ckpt}", f"--runs_dir={tmp_path}"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "holds a CDCGAN (lit_gan.models.CDCGAN), not the --model DCGAN" in err and "--model CDCGAN" in err
+
+
+def test_a_0_1_checkpoint_resumes_through_the_cli(tmp_path: Path):
+    legacy = Path(__file__).resolve().parents[1] / "assets" / "legacy_cdcgan.ckpt"  # 1 epoch of 2 batches, lit_gan 0.1
+    cli = main(["fit", "--model", "CDCGAN", "--data", "EmbeddedMNIST", "--data.init_args.batch_size=8",
+                f"--ckpt_path={legacy}", "--trainer.max_epochs=2", "--trainer.limit_train_batches=2",
+                "--trainer.limit_val_batches=1", "--evaluation.every_n_epochs=0", "--trainer.enable_progress_bar=false",
+                "--trainer.accelerator=cpu", f"--runs_dir={tmp_path}"])
+    assert cli.model.batches_seen == 4 and cli.model.hparams.generator["init_args"]["width"] == 4  # the checkpoint's
+    assert read_checkpoint(Path(cli.trainer.default_root_dir) / "checkpoints" / "last.ckpt")["batches_seen"] == 4

@@ -52,6 +52,18 @@ BAD_INPUT = {
         ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.terms={{r3: {{gamma: 1}}}}"],
         ["unknown term 'r3'", "gradient_penalty", "label_noise"],
     ),
+    "batch size not a number": (
+        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--data.init_args.batch_size", "thirty-two"],
+        ["EmbeddedMNIST", 'Parser key "batch_size"', "Expected a <class 'int'>", "thirty-two"],
+    ),
+    "misspelt model key": (
+        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.widht", "64"],
+        ["'widht' is not accepted", "did you mean 'generator.init_args.width'?"],
+    ),
+    "misspelt network key": (
+        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.discriminator.init_args.drop", "0.2"],
+        ["DCGANDiscriminator", "'drop' is not accepted", "did you mean 'dropout'?"],
+    ),
     "unknown loss": (
         ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.loss=relativistic"],
         ["unknown loss 'relativistic'", "hinge", "nonsaturating"],

@@ -1,5 +1,6 @@
 """Resuming from last.ckpt continues exactly; an interruption leaves a checkpoint to resume from."""
 
+import csv
 import signal
 import subprocess
 import sys
@@ -42,6 +43,14 @@ def test_interrupted_then_resumed_run_matches_uninterrupted_run(tmp_path):
     for key in a:
         assert torch.equal(a[key], b[key]), key
     assert sorted(p.name for p in (split / "samples").iterdir()) == ["epoch_000.png", "epoch_001.png", "epoch_002.png"]
+    # the logged validation curves match too: validation noise is seeded by epoch, not the global RNG
+    assert validation_rows(split) == validation_rows(straight) and len(validation_rows(straight)) == 3
+
+
+def validation_rows(run: Path) -> list[dict[str, str]]:
+    with open(run / "metrics.csv", newline="") as f:
+        rows = [{k: v for k, v in row.items() if k.startswith("val/") and v != ""} for row in csv.DictReader(f)]
+    return [row for row in rows if row]
 
 
 def test_sigterm_during_training_leaves_a_resumable_checkpoint(tmp_path):

@@ -137,3 +137,20 @@ def test_diff_augment_applies_to_d_inputs_in_training_only():
     b = model.judge(x, None).logits
     torch.manual_seed(1)
     assert not torch.equal(b, model.judge(x, None).logits)  # training: augmented, differently per draw
+
+
+def test_validation_noise_is_seeded_by_epoch_and_batch_not_the_global_rng(trainer_kwargs):
+    model = tiny(DCGAN)
+    trainer = L.Trainer(**{**trainer_kwargs, "limit_val_batches": 2})
+    logged = []
+    for global_seed in (1, 2):  # whatever came before (a resume, another callback's draws)
+        torch.manual_seed(global_seed)
+        trainer.validate(model, batches(), verbose=False)
+        logged.append({k: v.item() for k, v in trainer.callback_metrics.items()})
+    assert logged[0] == logged[1] and "val/g_loss" in logged[0]
+    before = torch.random.get_rng_state()
+    with model._seeded(model._evaluation_seed(0)):
+        drawn = torch.rand(3)
+    assert torch.equal(before, torch.random.get_rng_state())  # the global RNG is left as it was
+    with model._seeded(model._evaluation_seed(0)):
+        assert torch.equal(drawn, torch.rand(3))
