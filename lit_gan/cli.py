@@ -12,6 +12,7 @@ import inspect
 import itertools
 import os
 import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -22,28 +23,52 @@ import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 import lit_gan.data  # noqa: F401  (registers the DataModules for --data NAME)
 import lit_gan.models  # noqa: F401  (registers the models for --model NAME)
 from lit_gan.callbacks import Evaluation, LastCheckpoint, SampleGrid
 from lit_gan.checkpoint_io import read_checkpoint
+from lit_gan.errors import Diverged
 from lit_gan.data import ImageDataModule
 from lit_gan.models import GAN, legacy
 from lit_gan.tracking import ResumableCSVLogger, WandbSettings, wandb_logger
 
-USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError)
+USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError)
 RUN_DIR_ENV = "LIT_GAN_RUN_DIR"
 DDP_STRATEGIES = ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook")
 
 
 def new_run_dir(root: str | Path, name: str) -> Path:
-    """`root/name-YYYYmmdd-HHMMSS`, with a suffix if that exists already: runs never share a folder."""
+    """Claim `root/name-YYYYmmdd-HHMMSS` (with a suffix `-2`, `-3`, ... when taken) by creating it:
+    `mkdir` either creates the folder or fails, so runs started at the same instant (one sweep
+    agent per GPU) never share one."""
     base = Path(root) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for n in itertools.count(1):
+        path = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def check_writable(folder: Path) -> None:
+    """Stop before training when the run folder cannot be written (found otherwise at the first save)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / f".write-test-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise PermissionError(f"cannot write to {folder} ({error.strerror}); choose another --runs_dir or "
+                              "--trainer.default_root_dir") from None
+
+
+class TrainingError(RuntimeError):
+    """An error raised once training had started: shown with its traceback, never as a one-liner."""
 
 
 class SaveConfig(SaveConfigCallback):
@@ -94,6 +119,8 @@ class GANCLI(LightningCLI):
         os.environ[RUN_DIR_ENV] = trainer.default_root_dir  # DDP workers started after this share the directory
         run = Path(trainer.default_root_dir)
         ckpts = run / "checkpoints"
+        if not child:
+            check_writable(ckpts)
         fresh_fit = self.subcommand == "fit" and cfg.get("ckpt_path") is None and not child
         if fresh_fit and ckpts.is_dir() and any(ckpts.iterdir()):
             raise FileExistsError(
@@ -165,8 +192,8 @@ class GANCLI(LightningCLI):
         try:
             super()._run_subcommand(subcommand)
         except USER_ERRORS as error:
-            if getattr(self.model, "batches_seen", 1):  # raised during training: a bug, keep the traceback
-                raise
+            if getattr(self.model, "batches_seen", 1):  # raised during training: keep the traceback
+                raise TrainingError(f"training stopped at batch {getattr(self.model, 'batches_seen', '?')}") from error
             fail(error)  # bad data or settings found during setup, before the first batch
 
     def after_fit(self) -> None:
@@ -271,6 +298,13 @@ def main(args: list[str] | None = None, run: bool = True) -> GANCLI | None:
     except (*USER_ERRORS, FileExistsError, ArgumentError) as error:
         fail(error)
         raise
+    except Diverged as error:  # one line, exit 1: a run that went wrong, not bad input
+        print(f"lit-gan: error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except SIGTERMException:  # Lightning exits 0 on SIGTERM; schedulers and `&&` chains must see it
+        last = Path(os.environ.get(RUN_DIR_ENV, "runs/<run>")) / "checkpoints" / "last.ckpt"
+        print(f"lit-gan: stopped by SIGTERM; resume with --ckpt_path {last}", file=sys.stderr)
+        raise SystemExit(128 + signal.SIGTERM) from None
     if run and cli.trainer is not None:  # close this command's W&B run (flushes it; the next one starts fresh)
         for logger in cli.trainer.loggers:
             if isinstance(logger, WandbLogger) and logger._experiment is not None:

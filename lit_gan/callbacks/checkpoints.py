@@ -6,6 +6,7 @@ import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from lit_gan import checkpoint_io
+from lit_gan.errors import Diverged
 
 
 class LastCheckpoint(ModelCheckpoint):
@@ -26,3 +27,7 @@ class LastCheckpoint(ModelCheckpoint):
 
     def _should_save_on_exception(self, trainer: L.Trainer) -> bool:
         return super()._should_save_on_exception(trainer) and trainer.global_step > 0
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        if not isinstance(exception, Diverged):  # a diverged model is not saved: last.ckpt keeps the last finite one
+            super().on_exception(trainer, pl_module, exception)

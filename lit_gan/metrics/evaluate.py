@@ -14,6 +14,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from lit_gan.errors import Diverged
 from lit_gan.images import to_uint8
 from lit_gan.metrics import cache, scores
 from lit_gan.metrics.extractors import FeatureExtractor, InceptionExtractor
@@ -139,6 +140,9 @@ def generate(model: Any, n: int, labels: Tensor | None, settings: Settings, valu
                     images = model.generate(size)
                 else:
                     images = model.generate(labels=labels[start : start + size].to(device))
+                if not torch.isfinite(images).all():
+                    raise Diverged("the generator produced non-finite images (a diverged model): FID and the other "
+                                   "metrics would be meaningless, so none are computed")
                 out.append(to_uint8(images.float(), value_range))
     finally:
         model.train(was_training)

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from lit_gan import losses, nets
 from lit_gan.augment import diff_augment, parse_policy
+from lit_gan.errors import Diverged
 from lit_gan.models import legacy
 from lit_gan.models.checks import check_model
 from lit_gan.nets import DiscriminatorFactory, GeneratorFactory, net
@@ -245,6 +246,7 @@ class GAN(L.LightningModule):
             fake = self.generate(len(real), labels)
         with self.toggled_optimizer(opt_d):
             loss_d, logs = self.discriminator_loss(real, fake.detach(), labels)
+            self._check_finite("D", loss_d)
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(loss_d)
             opt_d.step()
@@ -258,11 +260,22 @@ class GAN(L.LightningModule):
                 if step:
                     fake = self.generate(len(real), labels)
                 loss_g = self.generator_loss(real, fake, labels)
+                self._check_finite("G", loss_g)
                 opt_g.zero_grad(set_to_none=True)
                 self.manual_backward(loss_g)
                 opt_g.step()
             self.update_ema()
         self.log("train/g_loss", loss_g.detach(), prog_bar=True)
+
+    def _check_finite(self, network: str, loss: Tensor) -> None:
+        """Stop at the first non-finite loss, before it reaches the weights."""
+        if not torch.isfinite(loss.detach()).all():
+            precision = self._trainer.precision if self._trainer is not None else "32-true"
+            raise Diverged(
+                f"training diverged at batch {self.batches_seen}: {network}'s loss is {loss.item()}; lower the learning "
+                f"rates (opt_d.lr={self.opt_d.lr:g}, opt_g.lr={self.opt_g.lr:g}) or train in fp32 (precision {precision}). "
+                "last.ckpt keeps the last finite state"
+            )
 
     def _labels(self, labels: Tensor) -> Tensor | None:
         return labels if self.conditional else None
@@ -361,6 +374,11 @@ class GAN(L.LightningModule):
             self.log("train/epoch_seconds", time.perf_counter() - self._epoch_start, sync_dist=True)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Refuses non-finite weights, so no checkpoint (last or best) ever holds a diverged model."""
+        broken = [k for k, v in checkpoint["state_dict"].items() if v.is_floating_point() and not torch.isfinite(v).all()]
+        if broken:
+            raise Diverged(f"training diverged before batch {self.batches_seen}: non-finite weights in {', '.join(broken[:3])}; "
+                           "not saved, the previous checkpoint is kept. Lower the learning rates or train in fp32")
         checkpoint["batches_seen"] = self.batches_seen
         checkpoint["training_seed"] = self.training_seed
 

@@ -3,19 +3,21 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 import lit_gan.data
 import lit_gan.models
 from tests.fixtures import TINY_CLI as TINY
 from tests.fixtures import TINY_MODEL
-from lit_gan.cli import main
+from lit_gan.cli import main, new_run_dir
 from lit_gan.data import EmbeddedMNIST, ImageDataModule
 from lit_gan.models import DCGAN, GAN
 from lit_gan.nets import DCGANGenerator
@@ -177,3 +179,58 @@ def test_console_script_exits_zero_after_a_fit(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Checkpoint:" in done.stdout and "GANCLI object" not in done.stderr
+
+
+def test_a_diverging_run_stops_with_one_line_and_exit_1(tmp_path, capsys):
+    """The fault battery's case: Wasserstein loss, no constraint, lr 1e30: G's weights would go NaN
+    and (before) a NaN model was saved as the best, with a finite FID and exit 0."""
+    args = ["fit", "--model", "GAN", "--data", "EmbeddedMNIST", "--model.init_args.loss", "wasserstein",
+            "--model.init_args.opt_g.lr", "1e30", "--model.init_args.opt_d.lr", "1e30", *TINY_MODEL,
+            "--trainer.limit_train_batches", "10", "--trainer.max_epochs", "2", "--evaluation.every_n_epochs", "1",
+            "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar=false", f"--runs_dir={tmp_path}"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("lit-gan: error: training diverged at batch") and "lower the learning rates" in err[-1]
+    for ckpt in tmp_path.rglob("*.ckpt"):  # whatever was saved is finite
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+        assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()), ckpt
+
+
+def _claim(root: str, barrier, out) -> None:
+    barrier.wait()  # every process asks in the same instant
+    out.put(str(new_run_dir(root, "embeddedmnist-dcgan")))
+
+
+def test_runs_started_at_the_same_instant_get_their_own_directories(tmp_path):
+    ctx = multiprocessing.get_context("fork")
+    n = 6
+    barrier, out = ctx.Barrier(n), ctx.Queue()
+    procs = [ctx.Process(target=_claim, args=(str(tmp_path), barrier, out)) for _ in range(n)]
+    for p in procs:
+        p.start()
+    claimed = [out.get(timeout=60) for _ in range(n)]
+    for p in procs:
+        p.join(timeout=60)
+    assert len(set(claimed)) == n and all(Path(c).is_dir() for c in claimed)  # six runs, six directories
+
+
+def test_a_read_only_run_directory_stops_before_training(tmp_path, capsys, monkeypatch):
+    """Found before any training, not at the first save an epoch later. (Root ignores permission
+    bits, so the filesystem's refusal is simulated at the write.)"""
+    real_write = Path.write_bytes
+
+    def read_only(self, data):
+        if self.name.startswith(".write-test-"):
+            raise PermissionError(13, "Permission denied")
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", read_only)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--model", "DCGAN", "--data", "EmbeddedMNIST", *TINY, f"--runs_dir={tmp_path}"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lit-gan: error: cannot write to ") and "(Permission denied)" in err and len(err.splitlines()) == 1, err
+    assert not list(tmp_path.rglob("*.ckpt")) and not list(tmp_path.rglob("*.png"))

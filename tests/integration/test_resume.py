@@ -63,6 +63,8 @@ def test_sigterm_during_training_leaves_a_resumable_checkpoint(tmp_path):
         time.sleep(0.5)  # wait until training is well under way
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 143, out[-2000:]  # 128 + SIGTERM: the scheduler sees the interruption
+    assert "stopped by SIGTERM; resume with --ckpt_path" in out
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert ckpt["batches_seen"] > 0 and ckpt["epoch"] < 100
     cli = main(["fit", *ARGS, "--trainer.max_epochs", str(ckpt["epoch"] + 2), "--trainer.limit_train_batches=3", f"--trainer.default_root_dir={run}",
