@@ -211,8 +211,12 @@ class GAN(L.LightningModule):
 
     def grad_scale(self) -> float:
         """The GradScaler's scale under 16-mixed precision, else 1."""
+        scaler = self._grad_scaler()
+        return float(scaler.get_scale()) if scaler is not None else 1.0
+
+    def _grad_scaler(self) -> torch.amp.GradScaler | None:
         scaler = getattr(self._trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
-        return float(scaler.get_scale()) if scaler is not None and scaler.is_enabled() else 1.0
+        return scaler if scaler is not None and scaler.is_enabled() else None
 
     def _readout(self, scores: Tensor) -> Tensor:
         """Mean D(x): a probability for logistic losses, the raw critic score otherwise."""
@@ -268,8 +272,9 @@ class GAN(L.LightningModule):
         self.log("train/g_loss", loss_g.detach(), prog_bar=True)
 
     def _check_finite(self, network: str, loss: Tensor) -> None:
-        """Stop at the first non-finite loss, before it reaches the weights."""
-        if not torch.isfinite(loss.detach()).all():
+        """Stop at the first non-finite loss, before it reaches the weights. Under 16-mixed a
+        GradScaler handles overflows itself (it skips the step and lowers its scale)."""
+        if self._grad_scaler() is None and not torch.isfinite(loss.detach()).all():
             precision = self._trainer.precision if self._trainer is not None else "32-true"
             raise Diverged(
                 f"training diverged at batch {self.batches_seen}: {network}'s loss is {loss.item()}; lower the learning "
