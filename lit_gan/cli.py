@@ -149,6 +149,8 @@ class GANCLI(LightningCLI):
         hparams.pop("_instantiator", None)
         if "arch" in hparams:  # lit_gan 0.1
             hparams = legacy.upgrade_hparams(hparams)
+        if hparams.get("weights_from"):  # the checkpoint holds the weights: their source may be gone
+            hparams["weights_from"] = None
         theirs, ours = hparams.pop("_class_path", None), self.config[command].model.class_path
         if theirs and ours and theirs != ours:
             fail(ValueError(f"{ckpt_path} holds a {theirs.rsplit('.', 1)[-1]} ({theirs}), not the --model "

@@ -23,11 +23,29 @@ def load(checkpoint: str | Path, device: str = "cpu") -> Generative:
 
 
 def _out_dir(out: str | Path, overwrite: bool) -> Path:
+    """`out`, created; a non-empty one only with `overwrite`, and then emptied of the images an
+    earlier `generate` wrote there (other files are left alone), so no stale image stays behind."""
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"{out} is not empty; choose another --out or pass --overwrite true")
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"{out} is not empty; choose another --out or pass --overwrite true")
+        for old in [*out.glob("[0-9][0-9][0-9][0-9][0-9][0-9].png"), out / "grid.png"]:
+            old.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def _count(name: str, n: int) -> int:
+    if n < 1:
+        raise ValueError(f"--{name} must be at least 1, got {n}")
+    return n
+
+
+def _one_label(model: Generative, label: int | None) -> list[int] | None:
+    """A conditional model draws `label` (class 0 by default); an unconditional one takes none."""
+    if label is None:
+        return [0] if model.conditional else None
+    return [label]
 
 
 def _labels(model: Generative, labels: list[int] | None, n: int) -> Tensor | None:
@@ -58,6 +76,7 @@ def samples(
 ) -> Path:
     """`num` images (cycling through `labels` for conditional models, all classes by default)
     as `out/000000.png ...` and `out/grid.png`."""
+    num = _count("num", num)
     model, folder = load(checkpoint, device), _out_dir(out, overwrite)
     y = _labels(model, labels, num)
     images = _draw(model, _noise(model, num, seed), y)
@@ -80,12 +99,13 @@ def interpolate(
 ) -> Path:
     """One row per pair of random latents, `steps` images from one to the other (slerp for normal
     noise, straight lines for uniform noise); conditional models hold `label` fixed."""
+    pairs, steps = _count("pairs", pairs), _count("steps", steps)
     model, folder = load(checkpoint, device), _out_dir(out, overwrite)
     ends = _noise(model, 2 * pairs, seed).view(pairs, 2, -1)
     t = torch.linspace(0, 1, steps).view(1, steps, 1)
     a, b = ends[:, :1], ends[:, 1:]
     z = slerp(a, b, t) if model.noise == "normal" else (1 - t) * a + t * b
-    y = _labels(model, [label] if label is not None else [0], pairs * steps)
+    y = _labels(model, _one_label(model, label), pairs * steps)
     return save_grid(_draw(model, z.reshape(pairs * steps, -1), y), folder / "grid.png", nrow=steps, value_range=model.value_range)
 
 
@@ -96,6 +116,7 @@ def arithmetic(
     """Latent vector arithmetic (Radford et al.): mean z of group A - group B + group C. Groups are
     indices into the `num` samples that `generate samples --seed SEED` draws (its grid, row by
     row). Writes one row: mean A, mean B, mean C, and the result."""
+    num = _count("num", num)
     model, folder = load(checkpoint, device), _out_dir(out, overwrite)
     z = _noise(model, num, seed)
     for name, group in (("a", a), ("b", b), ("c", c)):
@@ -103,7 +124,7 @@ def arithmetic(
             raise ValueError(f"--{name} needs sample indices in 0..{num - 1}, got {group}")
     means = [z[torch.tensor(g)].mean(0) for g in (a, b, c)]
     rows = torch.stack([*means, means[0] - means[1] + means[2]])
-    y = _labels(model, [label] if label is not None else [0], len(rows))
+    y = _labels(model, _one_label(model, label), len(rows))
     return save_grid(_draw(model, rows, y), folder / "grid.png", nrow=len(rows), value_range=model.value_range)
 
 

@@ -89,3 +89,48 @@ def test_fine_tuning_starts_from_another_runs_weights(checkpoint):
     assert state["generator.upsample.3.weight"].shape != source["generator.upsample.3.weight"].shape
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         DCGAN(weights_from="missing.ckpt")
+
+
+@pytest.fixture(scope="module")
+def unconditional(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("gen") / "dcgan.ckpt"
+    model = tiny(DCGAN)
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}, path)
+    return path
+
+
+def test_interpolation_and_arithmetic_work_for_unconditional_models(unconditional, tmp_path):
+    grid = generate.interpolate(str(unconditional), out=tmp_path / "i", pairs=2, steps=3)
+    assert Image.open(grid).size == (3 * 30 + 2, 2 * 30 + 2)
+    grid = generate.arithmetic(str(unconditional), a=[0], b=[1], c=[2], out=tmp_path / "a", num=4)
+    assert Image.open(grid).size == (4 * 30 + 2, 30 + 2)
+    with pytest.raises(ValueError, match="not conditional"):
+        generate.interpolate(str(unconditional), out=tmp_path / "j", label=3)
+
+
+def test_counts_below_one_are_explained(unconditional, tmp_path):
+    for call in (lambda: generate.samples(str(unconditional), out=tmp_path / "s", num=0),
+                 lambda: generate.interpolate(str(unconditional), out=tmp_path / "t", steps=0),
+                 lambda: generate.arithmetic(str(unconditional), a=[0], b=[0], c=[0], out=tmp_path / "u", num=0)):
+        with pytest.raises(ValueError, match="must be at least 1"):
+            call()
+
+
+def test_overwrite_leaves_no_older_images_behind(unconditional, tmp_path):
+    out = tmp_path / "samples"
+    generate.samples(str(unconditional), out=out, num=5)
+    (out / "notes.txt").write_text("mine")
+    generate.samples(str(unconditional), out=out, num=2, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == ["000000.png", "000001.png", "grid.png", "notes.txt"]
+
+
+def test_a_fine_tuned_checkpoint_is_self_contained(checkpoint, tmp_path):
+    source = tmp_path / "source.ckpt"
+    source.write_bytes(checkpoint.read_bytes())
+    tuned = tiny(CDCGAN, num_classes=10, weights_from=str(source))
+    saved = tmp_path / "tuned.ckpt"
+    torch.save({"state_dict": tuned.state_dict(), "hyper_parameters": dict(tuned.hparams)}, saved)
+    source.unlink()  # the source run was moved away
+    loaded = CDCGAN.load_from_checkpoint(saved)
+    assert all(torch.equal(v, tuned.state_dict()[k]) for k, v in loaded.state_dict().items())
+    assert generate.samples(str(saved), out=tmp_path / "s", num=2).is_file()

@@ -153,6 +153,7 @@ def load_or_train(datamodule: Any, cache_root: str | Path | None = None, width: 
     # callers may be inside a validation loop's inference mode (the weights must be normal tensors)
     # or in a training run (whose RNG must not move)
     with torch.inference_mode(False), torch.enable_grad(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(key, 16) % 2**31)  # the same cache key always gives the same classifier
         model = Classifier(**hparams)
         if stored is not None:
             model.load_state_dict(stored["state_dict"])

@@ -353,6 +353,7 @@ class GAN(L.LightningModule):
             raise FileNotFoundError(f"no checkpoint at {checkpoint_path}; runs keep theirs in runs/<run>/checkpoints/last.ckpt")
         checkpoint = legacy.read(checkpoint_path, map_location)
         hparams = {k: v for k, v in checkpoint["hyper_parameters"].items() if not k.startswith("_")}
+        hparams["weights_from"] = None  # the checkpoint holds the weights: its source may be gone
         model = cls(**{**hparams, **overrides})
         model.on_load_checkpoint(checkpoint)
         model.load_state_dict(checkpoint["state_dict"], strict=strict)

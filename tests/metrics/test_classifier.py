@@ -73,3 +73,14 @@ def test_classifier_configs_name_the_classifier_and_the_dataset(dataset):
     assert model(torch.zeros(2, *data.image_shape)).shape == (2, 10)
     assert spec["checkpoint"] == {"monitor": "val/acc", "mode": "max"}
     assert spec["trainer"]["max_epochs"] >= 1
+
+
+def test_the_same_cache_key_always_gives_the_same_classifier(mnist, tmp_path, monkeypatch):
+    monkeypatch.setattr(classifier_module, "train", lambda model, *a, **k: model)  # the initial weights decide
+    monkeypatch.setattr(classifier_module, "accuracy", lambda *a, **k: 0.0)
+    weights = []
+    for global_seed in (1, 2):  # whatever the global RNG holds, e.g. after some training
+        torch.manual_seed(global_seed)
+        model, _ = load_or_train(mnist, tmp_path / f"cache{global_seed}", epochs=1)
+        weights.append(model.state_dict())
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
