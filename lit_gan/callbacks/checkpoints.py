@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from typing import Any
+
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_info
 
 from lit_gan import checkpoint_io
 from lit_gan.errors import Diverged
@@ -11,8 +16,8 @@ from lit_gan.errors import Diverged
 
 class LastCheckpoint(ModelCheckpoint):
     """The checkpoint to resume from: `last.ckpt` after every validation (or epoch without one),
-    and on an exception, Ctrl-C or SIGTERM once training has started. (Lightning's `save_last`
-    only refreshes `last.ckpt` when a top-k checkpoint improves, so it can lag behind.)"""
+    and on an exception, Ctrl-C (at the next batch boundary) or SIGTERM once training has started.
+    (Lightning's `save_last` only refreshes `last.ckpt` when a top-k checkpoint improves.)"""
 
     def __init__(self, dirpath: str | None = None) -> None:
         super().__init__(
@@ -27,6 +32,30 @@ class LastCheckpoint(ModelCheckpoint):
 
     def _should_save_on_exception(self, trainer: L.Trainer) -> bool:
         return super()._should_save_on_exception(trainer) and trainer.global_step > 0
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Ctrl-C stops at the next batch boundary, so last.ckpt never holds half a step (D updated,
+        G not) and a resume repeats nothing; a second Ctrl-C stops at once."""
+        self._interrupted = False
+        if threading.current_thread() is threading.main_thread():
+            self._previous_sigint = signal.signal(signal.SIGINT, self._on_sigint)
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        if self._interrupted:
+            raise KeyboardInterrupt
+        self._interrupted = True
+        rank_zero_info("\nCtrl-C: stopping after this batch and saving last.ckpt (Ctrl-C again to stop at once)")
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        if getattr(self, "_interrupted", False):
+            raise KeyboardInterrupt  # between two batches: Lightning saves and exits 1
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        previous = getattr(self, "_previous_sigint", None)
+        if previous is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, previous)
+            self._previous_sigint = None
+        super().teardown(trainer, pl_module, stage)
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         if not isinstance(exception, Diverged):  # a diverged model is not saved: last.ckpt keeps the last finite one

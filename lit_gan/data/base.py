@@ -146,8 +146,10 @@ class ImageDataModule(lightning.LightningDataModule):
                 f"the training set has {len(dataset)} images, fewer than batch_size={self.batch_size} "  # type: ignore[arg-type]
                 "(the last incomplete batch is dropped); lower --data.init_args.batch_size"
             )
-        return DataLoader(
+        extra = {"progress": self._batches_trained} if train else {}
+        return (ResumableLoader if train else DataLoader)(
             dataset,
+            **extra,
             batch_size=self.batch_size,
             sampler=EpochShuffle(len(dataset), self.seed) if train else None,  # type: ignore[arg-type]
             drop_last=train,
@@ -156,6 +158,11 @@ class ImageDataModule(lightning.LightningDataModule):
             pin_memory=torch.cuda.is_available(),
             collate_fn=_collate_pair if isinstance(dataset, UInt8Images) else None,
         )
+
+    def _batches_trained(self) -> int:
+        """Batches trained on in the current epoch (Lightning's count of completed batches)."""
+        trainer = getattr(self, "trainer", None)
+        return int(trainer.fit_loop.epoch_loop.batch_progress.current.completed) if trainer is not None else 0
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train")
@@ -270,19 +277,45 @@ class TorchvisionDataModule(TensorImageDataModule):
 # ------------------------------------------------------------------------- datasets
 class EpochShuffle(torch.utils.data.Sampler[int]):
     """A random order that depends only on (seed, epoch): a resumed run sees the same batches.
-    Lightning calls `set_epoch` every epoch (and swaps in a DistributedSampler under DDP)."""
+    Lightning calls `set_epoch` every epoch (and swaps in a DistributedSampler under DDP).
+    `start` skips that many indices of the next pass only (a resume in mid-epoch)."""
 
     def __init__(self, n: int, seed: int = 0) -> None:
-        self.n, self.seed, self.epoch = n, seed, 0
+        self.n, self.seed, self.epoch, self.start = n, seed, 0, 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __iter__(self):
-        return iter(torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist())
+        start, self.start = self.start, 0
+        order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        return iter(order[start:].tolist())
 
     def __len__(self) -> int:
         return self.n
+
+
+class ResumableLoader(DataLoader):
+    """The training DataLoader, with its place in the epoch saved in checkpoints (Lightning calls
+    `state_dict` / `load_state_dict`): a run resumed in mid-epoch goes on with the first batch it
+    had not trained on. `progress()` is the number of batches trained on in this epoch."""
+
+    def __init__(self, *args: Any, progress: Callable[[], int] = lambda: 0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.progress = progress
+        self._resume: dict[str, int] | None = None
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": int(getattr(self.sampler, "epoch", 0)), "batches": int(self.progress())}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self._resume = dict(state)
+
+    def __iter__(self):  # type: ignore[override]
+        resume, self._resume = self._resume, None
+        if resume and isinstance(self.sampler, EpochShuffle) and resume["epoch"] == self.sampler.epoch:
+            self.sampler.start = resume["batches"] * int(self.batch_size or 1)
+        return super().__iter__()
 
 
 class UInt8Images(Dataset):

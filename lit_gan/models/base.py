@@ -244,40 +244,40 @@ class GAN(L.LightningModule):
     def _train_step(self, batch: Batch) -> None:
         real, labels = batch[0], self._labels(batch[1])
         opt_g, opt_d = self.optimizers()
-        self.batches_seen += 1
-        g_turn = self.batches_seen % self.hparams.d_steps == 0
+        step = self.batches_seen + 1  # counted in batches_seen once all of its updates are done
+        g_turn = step % self.hparams.d_steps == 0
         with torch.set_grad_enabled(g_turn):  # keep G's graph only when G steps next
             fake = self.generate(len(real), labels)
         with self.toggled_optimizer(opt_d):
             loss_d, logs = self.discriminator_loss(real, fake.detach(), labels)
-            self._check_finite("D", loss_d)
+            self._check_finite("D", loss_d, step)
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(loss_d)
             opt_d.step()
         for term in self.terms:
             term.after_d_step(self)
         self.log_dict({"train/d_loss": loss_d.detach(), **{f"train/{k}": v for k, v in logs.items()}})
-        if not g_turn:
-            return
-        for step in range(self.hparams.g_steps):
-            with self.toggled_optimizer(opt_g):
-                if step:
-                    fake = self.generate(len(real), labels)
-                loss_g = self.generator_loss(real, fake, labels)
-                self._check_finite("G", loss_g)
-                opt_g.zero_grad(set_to_none=True)
-                self.manual_backward(loss_g)
-                opt_g.step()
-            self.update_ema()
-        self.log("train/g_loss", loss_g.detach(), prog_bar=True)
+        if g_turn:
+            for g_step in range(self.hparams.g_steps):
+                with self.toggled_optimizer(opt_g):
+                    if g_step:
+                        fake = self.generate(len(real), labels)
+                    loss_g = self.generator_loss(real, fake, labels)
+                    self._check_finite("G", loss_g, step)
+                    opt_g.zero_grad(set_to_none=True)
+                    self.manual_backward(loss_g)
+                    opt_g.step()
+                self.update_ema()
+            self.log("train/g_loss", loss_g.detach(), prog_bar=True)
+        self.batches_seen = step
 
-    def _check_finite(self, network: str, loss: Tensor) -> None:
+    def _check_finite(self, network: str, loss: Tensor, step: int) -> None:
         """Stop at the first non-finite loss, before it reaches the weights. Under 16-mixed a
         GradScaler handles overflows itself (it skips the step and lowers its scale)."""
         if self._grad_scaler() is None and not torch.isfinite(loss.detach()).all():
             precision = self._trainer.precision if self._trainer is not None else "32-true"
             raise Diverged(
-                f"training diverged at batch {self.batches_seen}: {network}'s loss is {loss.item()}; lower the learning "
+                f"training diverged at batch {step}: {network}'s loss is {loss.item()}; lower the learning "
                 f"rates (opt_d.lr={self.opt_d.lr:g}, opt_g.lr={self.opt_g.lr:g}) or train in fp32 (precision {precision}). "
                 "last.ckpt keeps the last finite state"
             )

@@ -1,15 +1,22 @@
 """Resuming from last.ckpt continues exactly; an interruption leaves a checkpoint to resume from."""
 
 import csv
+import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import lightning as L
+import pytest
 import torch
 
+from lit_gan.callbacks import LastCheckpoint
 from lit_gan.cli import main
+from lit_gan.data import EmbeddedMNIST
+from lit_gan.models import DCGAN
+from tests.conftest import tiny
 from tests.fixtures import TINY_MODEL
 
 ARGS = [
@@ -70,3 +77,39 @@ def test_sigterm_during_training_leaves_a_resumable_checkpoint(tmp_path):
     cli = main(["fit", *ARGS, "--trainer.max_epochs", str(ckpt["epoch"] + 2), "--trainer.limit_train_batches=3", f"--trainer.default_root_dir={run}",
                 f"--ckpt_path={run / 'checkpoints' / 'last.ckpt'}"])
     assert cli.model.batches_seen > ckpt["batches_seen"]
+
+
+class SignalAt(L.Callback):
+    """Sends `signum` to this process after batch `batch` of epoch 0: an interruption mid-epoch."""
+
+    def __init__(self, signum: int, batch: int) -> None:
+        self.signum, self.batch = signum, batch
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.current_epoch == 0 and batch_idx == self.batch:
+            os.kill(os.getpid(), self.signum)
+
+
+def fit_in_process(root: Path, epochs: int, *callbacks: L.Callback, ckpt_path: Path | None = None) -> DCGAN:
+    torch.manual_seed(0)
+    model = tiny(DCGAN, terms={"label_noise": {"flip": 0.1}})
+    trainer = L.Trainer(default_root_dir=root, accelerator="cpu", max_epochs=epochs, limit_train_batches=5,
+                        limit_val_batches=0, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        callbacks=[LastCheckpoint(dirpath=str(root / "checkpoints")), *callbacks])
+    trainer.fit(model, EmbeddedMNIST(batch_size=16), ckpt_path=ckpt_path)
+    return model
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_a_run_interrupted_mid_epoch_resumes_exactly(tmp_path, signum):
+    straight = fit_in_process(tmp_path / "straight", 2)
+    with pytest.raises(SystemExit):  # Lightning's SIGTERM exit / exit 1 after Ctrl-C, both after saving
+        fit_in_process(tmp_path / "split", 2, SignalAt(signum, batch=2))
+    last = tmp_path / "split" / "checkpoints" / "last.ckpt"
+    saved = torch.load(last, map_location="cpu", weights_only=True)
+    assert saved["batches_seen"] == 3 and saved["epoch"] == 0  # stopped after 3 of the 5 batches of epoch 0
+    assert saved["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [{"epoch": 0, "batches": 3}]
+    resumed = fit_in_process(tmp_path / "split", 2, ckpt_path=last)
+    assert resumed.batches_seen == straight.batches_seen == 10
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name  # the same weights as the uninterrupted run
