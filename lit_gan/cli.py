@@ -22,6 +22,7 @@ from jsonargparse import ArgumentError
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
@@ -157,6 +158,12 @@ class GANCLI(LightningCLI):
                             f"{ours.rsplit('.', 1)[-1]}: resume it with --model {theirs.rsplit('.', 1)[-1]} (or its "
                             "run's config.yaml), or start a new run without --ckpt_path"))
         if hparams:
+            given = self.config[command].model.get("init_args")
+            ignored = _differences(given.as_dict() if given is not None else {}, hparams)
+            if ignored:
+                rank_zero_warn(f"--ckpt_path {ckpt_path}: the model is rebuilt with the checkpoint's settings; these "
+                               f"differ from the given ones and are ignored: {'; '.join(ignored)}. To train with new "
+                               "settings, start a new run with --model.init_args.weights_from instead")
             model = {"class_path": theirs or ours, "init_args": hparams}
             self.config = self.parser.parse_object({command: {"model": model}}, self.config)
 
@@ -206,6 +213,22 @@ class GANCLI(LightningCLI):
         print(f"\nRun directory: {self.trainer.default_root_dir}")
         print(f"Sample grid:   {grid}")
         print(f"Checkpoint:    {last}")
+
+
+def _differences(given: dict[str, Any], saved: dict[str, Any], prefix: str = "") -> list[str]:
+    """`key: given -> saved` for every setting both name with different values (nested dicts by key)."""
+    out = []
+    for key in sorted(set(given) & set(saved)):
+        a, b = given[key], saved[key]
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{key}.")
+        elif _plain(a) != _plain(b) and key not in ("image_shape", "num_classes"):  # linked from the data
+            out.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return out
+
+
+def _plain(value: Any) -> Any:
+    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
 
 
 def explain(message: str) -> str:

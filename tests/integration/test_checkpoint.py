@@ -233,3 +233,10 @@ def test_a_0_1_checkpoint_resumes_through_the_cli(tmp_path: Path):
                 "--trainer.accelerator=cpu", f"--runs_dir={tmp_path}"])
     assert cli.model.batches_seen == 4 and cli.model.hparams.generator["init_args"]["width"] == 4  # the checkpoint's
     assert read_checkpoint(Path(cli.trainer.default_root_dir) / "checkpoints" / "last.ckpt")["batches_seen"] == 4
+
+
+def test_resuming_with_other_model_settings_says_they_are_ignored(trained: Run, tmp_path: Path):
+    with pytest.warns(UserWarning, match=r"differ from the given ones and are ignored: .*opt_d.lr: 0.5 -> 0.0002"):
+        cli = main(["fit", "--config", str(trained.config), "--model.init_args.opt_d.lr=0.5", f"--ckpt_path={trained.ckpt}",
+                    f"--trainer.default_root_dir={tmp_path / 'run'}", "--trainer.max_epochs=1"])  # already done: no training
+    assert cli.model.opt_d.lr == 2e-4  # what the checkpoint was trained with
