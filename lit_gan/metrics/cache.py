@@ -2,9 +2,8 @@
 
 The cache lives in ``$LIT_GAN_CACHE`` or ``~/.cache/lit_gan``. A dataset is identified by its
 class, the constructor arguments that change the images (each data module declares them in
-``identity_args``), its image shape, and a fingerprint of the split's content
-(size plus a hash of evenly spaced images and labels), so a moved data folder still hits the
-cache and a changed one does not.
+``identity_args``), its image shape, and a fingerprint of the split's whole content (see
+:func:`fingerprint`), so a moved data folder still hits the cache and a changed one does not.
 """
 
 from __future__ import annotations
@@ -66,13 +65,25 @@ def split_tensors(datamodule: Any, split: str, indices: Tensor | None = None) ->
     return stack_dataset(dataset, getattr(datamodule, "num_workers", 0))
 
 
-def fingerprint(datamodule: Any, split: str, samples: int = 16) -> str:
-    """Size of the split plus a hash of ``samples`` evenly spaced images and their labels."""
-    n = len(split_dataset(datamodule, split))  # type: ignore[arg-type]
-    indices = torch.linspace(0, n - 1, min(samples, n)).round().long().unique()
-    images, labels = split_tensors(datamodule, split, indices)
-    h = hashlib.sha256(images.contiguous().numpy().tobytes() + labels.numpy().tobytes())
-    return f"{n}-{h.hexdigest()[:16]}"
+def fingerprint(datamodule: Any, split: str) -> str:
+    """Size of the split plus a hash of all of it: every pixel and label of a split held in memory
+    (MNIST's 55 MB hash in about 0.1 s), or every file's path below the data folder, size and
+    modification time for a split read from files. A moved folder keeps its fingerprint; any
+    replaced, added or removed image changes it."""
+    dataset = split_dataset(datamodule, split)
+    h = hashlib.blake2b(digest_size=8)
+    if hasattr(dataset, "images") and hasattr(dataset, "labels"):  # in memory: UInt8Images
+        h.update(dataset.images.contiguous().numpy().tobytes())
+        h.update(dataset.labels.numpy().tobytes())
+    elif hasattr(dataset, "paths") and hasattr(dataset, "labels"):  # files: ImageFiles
+        root = os.path.commonpath(dataset.paths) if len(dataset.paths) > 1 else os.path.dirname(dataset.paths[0])
+        for path, label in zip(dataset.paths, dataset.labels.tolist()):
+            stat = os.stat(path)
+            h.update(f"{os.path.relpath(path, root)}|{stat.st_size}|{stat.st_mtime_ns}|{label}\n".encode())
+    else:
+        images, labels = split_tensors(datamodule, split)
+        h.update(images.contiguous().numpy().tobytes() + labels.numpy().tobytes())
+    return f"{len(dataset)}-{h.hexdigest()}"  # type: ignore[arg-type]
 
 
 def save(obj: Any, path: Path) -> Path:
