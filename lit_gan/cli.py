@@ -91,6 +91,8 @@ class GANCLI(LightningCLI):
     directory (`runs/<data>-<model>-<time>` unless `--trainer.default_root_dir` is set) holding
     config, logs, `checkpoints/` (last and best) and `samples/`."""
 
+    _resume_at: tuple[int, int] | None = None  # (epoch, logged step) of the --ckpt_path checkpoint
+
     def add_arguments_to_parser(self, parser: Any) -> None:
         parser.link_arguments("data.image_shape", "model.init_args.image_shape", apply_on="instantiate")
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
@@ -144,9 +146,12 @@ class GANCLI(LightningCLI):
         if not ckpt_path or not Path(ckpt_path).is_file():
             return
         try:
-            hparams = dict(read_checkpoint(ckpt_path).get("hyper_parameters") or {})
+            checkpoint = read_checkpoint(ckpt_path)
         except ValueError as error:
             fail(error)
+        hparams = dict(checkpoint.get("hyper_parameters") or {})
+        loop = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_loop.state_dict", {})
+        self._resume_at = (int(checkpoint.get("epoch", 0)), int(loop.get("_batches_that_stepped", checkpoint.get("global_step", 0))))
         hparams.pop("_instantiator", None)
         if "arch" in hparams:  # lit_gan 0.1
             hparams = legacy.upgrade_hparams(hparams)
@@ -178,7 +183,7 @@ class GANCLI(LightningCLI):
             run = cfg.trainer.default_root_dir
             version = "" if self.subcommand == "fit" else f"{self.subcommand}-{time.strftime('%Y%m%d-%H%M%S')}"
             verbose = os.environ.get("LOCAL_RANK", "0") == "0"
-            kwargs["logger"] = [wandb_logger(run, WandbSettings(**cfg.wandb), verbose), ResumableCSVLogger(run, name="", version=version)]
+            kwargs["logger"] = [wandb_logger(run, WandbSettings(**cfg.wandb), verbose), ResumableCSVLogger(run, name="", version=version, resume_at=self._resume_at)]
         return super().instantiate_trainer(**kwargs)
 
     def after_instantiate_classes(self) -> None:

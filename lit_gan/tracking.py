@@ -82,7 +82,13 @@ def wandb_logger(run_dir: str | Path, settings: WandbSettings, verbose: bool = T
 
 
 class ResumableCSVLogger(CSVLogger):
-    """A CSVLogger that continues an existing `metrics.csv` (a resumed run) instead of deleting it."""
+    """A CSVLogger that continues an existing `metrics.csv` (a resumed run) instead of deleting it.
+    `resume_at` (epoch, step) is where the resumed checkpoint was written: rows logged after it
+    (by a run killed later) are dropped, since the resumed run logs those steps again."""
+
+    def __init__(self, *args: Any, resume_at: tuple[int, int] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.resume_at = resume_at
 
     @property
     def experiment(self) -> Any:
@@ -93,7 +99,23 @@ class ResumableCSVLogger(CSVLogger):
         with warnings.catch_warnings():  # its "will be deleted" warning: we keep the file below
             warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
             writer = CSVLogger.experiment.fget(self)  # Lightning's writer removes an old metrics.csv
+        if earlier and self.resume_at is not None:
+            earlier = _rows_until(earlier, *self.resume_at)
         if earlier and rank_zero_only.rank == 0:
             path.write_text(earlier)
             writer.metrics_keys = sorted(next(csv.reader(io.StringIO(earlier))))
         return writer
+
+
+def _rows_until(text: str, epoch: int, step: int) -> str:
+    """The CSV `text` without the rows logged after (epoch, step)."""
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if not rows or "epoch" not in rows[0] or "step" not in rows[0]:
+        return text
+    keep = [r for r in rows if not r["epoch"] or not r["step"]
+            or (int(float(r["epoch"])), int(float(r["step"]))) <= (epoch, step)]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0].keys()), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(keep)
+    return out.getvalue()

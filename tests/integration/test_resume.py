@@ -113,3 +113,19 @@ def test_a_run_interrupted_mid_epoch_resumes_exactly(tmp_path, signum):
     assert resumed.batches_seen == straight.batches_seen == 10
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name  # the same weights as the uninterrupted run
+
+
+def test_resuming_after_a_kill_logs_each_step_once(tmp_path):
+    """A run killed after logging steps past its last checkpoint: the resumed run drops those rows
+    and logs the steps again, once."""
+    run, straight = tmp_path / "run", tmp_path / "straight"
+    main(["fit", *ARGS, "--trainer.max_epochs=2", "--trainer.log_every_n_steps=1", f"--trainer.default_root_dir={straight}"])
+    main(["fit", *ARGS, "--trainer.max_epochs=1", "--trainer.log_every_n_steps=1", f"--trainer.default_root_dir={run}"])
+    epoch_0 = tmp_path / "epoch_0.ckpt"
+    epoch_0.write_bytes((run / "checkpoints" / "last.ckpt").read_bytes())
+    main(["fit", *ARGS, "--trainer.max_epochs=2", "--trainer.log_every_n_steps=1", f"--trainer.default_root_dir={run}",
+          f"--ckpt_path={epoch_0}"])  # epoch 1 logged; then, as if killed before its checkpoint, resume from epoch 0:
+    main(["fit", *ARGS, "--trainer.max_epochs=2", "--trainer.log_every_n_steps=1", f"--trainer.default_root_dir={run}",
+          f"--ckpt_path={epoch_0}"])
+    steps = lambda r: [(row["epoch"], row["step"]) for row in csv.DictReader(open(r / "metrics.csv")) if row.get("train/d_loss")]  # noqa: E731
+    assert steps(run) == steps(straight) and len(steps(run)) == len(set(steps(run))) == 6
