@@ -278,16 +278,19 @@ class TorchvisionDataModule(TensorImageDataModule):
 class EpochShuffle(torch.utils.data.Sampler[int]):
     """A random order that depends only on (seed, epoch): a resumed run sees the same batches.
     Lightning calls `set_epoch` every epoch (and swaps in a DistributedSampler under DDP).
-    `start` skips that many indices of the next pass only (a resume in mid-epoch)."""
+    `resume` = (epoch, k): the next pass, if it is that epoch's, skips its first k indices (a
+    resume in mid-epoch). It is checked when the pass starts, after Lightning's `set_epoch`."""
 
     def __init__(self, n: int, seed: int = 0) -> None:
-        self.n, self.seed, self.epoch, self.start = n, seed, 0, 0
+        self.n, self.seed, self.epoch = n, seed, 0
+        self.resume: tuple[int, int] | None = None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __iter__(self):
-        start, self.start = self.start, 0
+        resume, self.resume = self.resume, None
+        start = resume[1] if resume is not None and resume[0] == self.epoch else 0
         order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
         return iter(order[start:].tolist())
 
@@ -313,8 +316,8 @@ class ResumableLoader(DataLoader):
 
     def __iter__(self):  # type: ignore[override]
         resume, self._resume = self._resume, None
-        if resume and isinstance(self.sampler, EpochShuffle) and resume["epoch"] == self.sampler.epoch:
-            self.sampler.start = resume["batches"] * int(self.batch_size or 1)
+        if resume and isinstance(self.sampler, EpochShuffle):
+            self.sampler.resume = (resume["epoch"], resume["batches"] * int(self.batch_size or 1))
         return super().__iter__()
 
 

@@ -80,13 +80,13 @@ def test_sigterm_during_training_leaves_a_resumable_checkpoint(tmp_path):
 
 
 class SignalAt(L.Callback):
-    """Sends `signum` to this process after batch `batch` of epoch 0: an interruption mid-epoch."""
+    """Sends `signum` to this process after batch `batch` of epoch 1: an interruption mid-epoch."""
 
     def __init__(self, signum: int, batch: int) -> None:
         self.signum, self.batch = signum, batch
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        if trainer.current_epoch == 0 and batch_idx == self.batch:
+        if trainer.current_epoch == 1 and batch_idx == self.batch:
             os.kill(os.getpid(), self.signum)
 
 
@@ -107,8 +107,8 @@ def test_a_run_interrupted_mid_epoch_resumes_exactly(tmp_path, signum):
         fit_in_process(tmp_path / "split", 2, SignalAt(signum, batch=2))
     last = tmp_path / "split" / "checkpoints" / "last.ckpt"
     saved = torch.load(last, map_location="cpu", weights_only=True)
-    assert saved["batches_seen"] == 3 and saved["epoch"] == 0  # stopped after 3 of the 5 batches of epoch 0
-    assert saved["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [{"epoch": 0, "batches": 3}]
+    assert saved["batches_seen"] == 8 and saved["epoch"] == 1  # stopped after 3 of the 5 batches of epoch 1
+    assert saved["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [{"epoch": 1, "batches": 3}]
     resumed = fit_in_process(tmp_path / "split", 2, ckpt_path=last)
     assert resumed.batches_seen == straight.batches_seen == 10
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
