@@ -7,6 +7,7 @@ Run:  PYTHONPATH=. python bench/faults.py [--kills 5]
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import random
 import signal
@@ -23,7 +24,7 @@ TINY = ["--model=DCGAN", "--data=EmbeddedMNIST", "--model.init_args.generator.in
         "--model.init_args.discriminator.init_args.width=8", "--model.init_args.latent_dim=16",
         "--data.init_args.batch_size=16", "--trainer.limit_train_batches=20", "--trainer.limit_val_batches=0",
         "--evaluation.every_n_epochs=0", "--trainer.accelerator=cpu", "--trainer.enable_progress_bar=false",
-        "--trainer.enable_model_summary=false", "--seed_everything=3"]
+        "--trainer.enable_model_summary=false", "--trainer.log_every_n_steps=1", "--seed_everything=3"]
 ENV = {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": str(REPO), "JSONARGPARSE_DEPRECATION_WARNINGS": "off"}
 SLOW_SAVE = """
 import sys, time
@@ -77,6 +78,12 @@ def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def steps_logged_once(run_dir: Path) -> bool:
+    with open(run_dir / "metrics.csv", newline="") as f:
+        steps = [(r["epoch"], r["step"]) for r in csv.DictReader(f) if r.get("train/d_loss")]
+    return len(steps) == len(set(steps)) == 60  # 3 epochs x 20 batches
+
+
 def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -116,8 +123,9 @@ def kills_at_random_points(root: Path, reference: dict, kills: int) -> tuple[str
         proc.wait()
         last = run_dir / "checkpoints" / "last.ckpt"
         code, _ = run("--trainer.max_epochs=3", f"--trainer.default_root_dir={run_dir}", f"--ckpt_path={last}")
-        resumable += readable(last) and code == 0 and same(state(last), reference)
-    return f"{resumable}/{kills} SIGKILLs at random points resumed to the uninterrupted weights", "none" if resumable == kills else "LOST"
+        resumable += readable(last) and code == 0 and same(state(last), reference) and steps_logged_once(run_dir)
+    return (f"{resumable}/{kills} SIGKILLs at random points resumed to the uninterrupted weights, each step "
+            "logged once in metrics.csv"), "none" if resumable == kills else "LOST"
 
 
 def signal_mid_epoch(root: Path, reference: dict, signum: int, name: str, expected_code: int) -> tuple[str, str]:
@@ -153,7 +161,7 @@ def corrupt_checkpoints(root: Path, good: Path) -> tuple[str, str]:
         code, out = run("--trainer.max_epochs=2", f"--ckpt_path={bad}", f"--runs_dir={root / 'corrupt'}")
         line = out.strip().splitlines()[-1] if out.strip() else ""
         outcomes.append(code == 2 and "not a readable lit_gan checkpoint" in line and "Traceback" not in out)
-    return f"truncated / random / empty --ckpt_path: {sum(outcomes)}/3 refused with one line, exit 2", "none"
+    return f"truncated / random / empty --ckpt_path: {sum(outcomes)}/3 refused with one line, exit 2", "none" if all(outcomes) else "FAILED"
 
 
 def nan_injection(root: Path) -> tuple[str, str]:
@@ -191,7 +199,8 @@ def planted_cache_entry(root: Path) -> tuple[str, str]:
     entry.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"stats": RunsCode()}, entry)
     loaded = cache.load(entry)
-    return f"pickled code in a shared cache: {'recomputed' if loaded is None else 'LOADED'}, code {'RAN' if marker.exists() else 'not run'}", "none"
+    safe = loaded is None and not marker.exists()
+    return f"pickled code in a shared cache: {'recomputed' if loaded is None else 'LOADED'}, code {'RAN' if marker.exists() else 'not run'}", "none" if safe else "FAILED"
 
 
 def main() -> None:

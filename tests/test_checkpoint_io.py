@@ -113,7 +113,7 @@ def test_an_unreadable_checkpoint_gets_one_line_and_no_unsafe_advice(tmp_path, c
     _, last = fit_with_last_checkpoint(tmp_path / "run")
     broken = tmp_path / "broken.ckpt"
     broken.write_bytes(last.read_bytes()[:3000] if content == "truncated" else content)
-    for load in (read_checkpoint, GAN.load_from_checkpoint):
+    for load in (read_checkpoint, GAN.load_from_checkpoint, lambda path: tiny(DCGAN, weights_from=str(path))):
         with pytest.raises(ValueError, match=r"broken.ckpt is not a readable lit_gan checkpoint") as error:
             load(broken)
         assert "\n" not in str(error.value) and "weights_only=False" not in str(error.value)

@@ -17,7 +17,7 @@ import lit_gan.data
 import lit_gan.models
 from tests.fixtures import TINY_CLI as TINY
 from tests.fixtures import TINY_MODEL
-from lit_gan.cli import main, new_run_dir
+from lit_gan.cli import TrainingError, main, new_run_dir
 from lit_gan.data import EmbeddedMNIST, ImageDataModule
 from lit_gan.models import DCGAN, GAN
 from lit_gan.nets import DCGANGenerator
@@ -234,3 +234,18 @@ def test_a_read_only_run_directory_stops_before_training(tmp_path, capsys, monke
     err = capsys.readouterr().err.strip()
     assert err.startswith("lit-gan: error: cannot write to ") and "(Permission denied)" in err and len(err.splitlines()) == 1, err
     assert not list(tmp_path.rglob("*.ckpt")) and not list(tmp_path.rglob("*.png"))
+
+
+class RaisesMidTraining(DCGAN):
+    """A model with a bug that shows at its second batch."""
+
+    def training_step(self, batch, batch_idx):
+        if self.batches_seen == 1:
+            raise ValueError("a bug in the second step")
+        return super().training_step(batch, batch_idx)
+
+
+def test_an_error_during_training_keeps_its_traceback(tmp_path):
+    with pytest.raises(TrainingError, match="training stopped at batch 1") as error:
+        main(["fit", "--model", f"{__name__}.RaisesMidTraining", "--data", "EmbeddedMNIST", *TINY, f"--runs_dir={tmp_path}"])
+    assert isinstance(error.value.__cause__, ValueError) and "second step" in str(error.value.__cause__)
