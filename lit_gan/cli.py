@@ -151,7 +151,8 @@ class GANCLI(LightningCLI):
             fail(error)
         hparams = dict(checkpoint.get("hyper_parameters") or {})
         loop = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_loop.state_dict", {})
-        self._resume_at = (int(checkpoint.get("epoch", 0)), int(loop.get("_batches_that_stepped", checkpoint.get("global_step", 0))))
+        step = loop.get("_batches_that_stepped", checkpoint.get("global_step", 0))  # the step metrics.csv logs
+        self._resume_at = (int(checkpoint.get("epoch", 0)), int(step))
         hparams.pop("_instantiator", None)
         if "arch" in hparams:  # lit_gan 0.1
             hparams = legacy.upgrade_hparams(hparams)
@@ -183,7 +184,8 @@ class GANCLI(LightningCLI):
             run = cfg.trainer.default_root_dir
             version = "" if self.subcommand == "fit" else f"{self.subcommand}-{time.strftime('%Y%m%d-%H%M%S')}"
             verbose = os.environ.get("LOCAL_RANK", "0") == "0"
-            kwargs["logger"] = [wandb_logger(run, WandbSettings(**cfg.wandb), verbose), ResumableCSVLogger(run, name="", version=version, resume_at=self._resume_at)]
+            csv_logger = ResumableCSVLogger(run, name="", version=version, resume_at=self._resume_at)
+            kwargs["logger"] = [wandb_logger(run, WandbSettings(**cfg.wandb), verbose), csv_logger]
         return super().instantiate_trainer(**kwargs)
 
     def after_instantiate_classes(self) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -32,15 +33,16 @@ class Settings:
         num_real: real images of ``real_split`` (a seeded subset; None: the whole split).
         real_split: the real reference: "train", "val" or "test".
         batch_size: images per generator / extractor call.
-        kid_subsets, kid_subset_size: KID's random subsets (size capped at the smaller set).
+        kid_subsets: KID is the mean ± std over this many random subsets.
+        kid_subset_size: images per KID subset (capped at the smaller set).
         is_splits: IS is the mean ± std over this many splits.
         prc_neighbourhood: k of precision/recall (torch-fidelity's default 3).
         dc_neighbourhood: k of density/coverage (Naeem et al.'s 5).
         cover_ratio: a class is covered when its share of the samples is >= cover_ratio x its
             share of the data (0.25: 2.5% of the samples for one of ten equal classes; keep it
             above the classifier's confusion, or misclassified samples "cover" classes).
-        neighbour_rows, neighbour_k: the nearest-neighbour picture: this many generated samples,
-            each beside its k nearest real images in feature space.
+        neighbour_rows: generated samples in the nearest-neighbour picture, one per row.
+        neighbour_k: real images beside each of them: its nearest in feature space.
         seed: seed of the noise, the labels asked for and the real subset.
     """
 
@@ -60,16 +62,51 @@ class Settings:
     cache_dir: str | None = None
 
     def __post_init__(self) -> None:
-        if self.num_fake < 4 or (self.num_real is not None and self.num_real < 6):
+        real_ok = self.num_real is None or (_is_int(self.num_real) and self.num_real >= 6)
+        if not (_is_int(self.num_fake) and self.num_fake >= 4 and real_ok):
             raise ValueError(f"evaluation needs num_fake >= 4 and num_real >= 6 (or None: the whole split); got "
-                             f"{self.num_fake}, {self.num_real}")
+                             f"{self.num_fake!r}, {self.num_real!r}; raise --evaluation.settings.num_fake / num_real")
+        for name, minimum in _MINIMUMS.items():
+            value = getattr(self, name)
+            if not _is_int(value) or value < minimum:
+                raise ValueError(f"evaluation setting {name} must be an integer >= {minimum}, got {value!r}; set "
+                                 f"--evaluation.settings.{name} (default {_DEFAULTS[name]})")
         if self.real_split not in ("train", "val", "test"):
-            raise ValueError(f"real_split must be 'train', 'val' or 'test', got {self.real_split!r}")
+            raise ValueError(f"real_split must be 'train', 'val' or 'test', got {self.real_split!r}; set "
+                             "--evaluation.settings.real_split")
+        if isinstance(self.cover_ratio, bool) or not isinstance(self.cover_ratio, (int, float)) or not self.cover_ratio > 0:
+            raise ValueError(f"cover_ratio must be a number > 0, got {self.cover_ratio!r}; set "
+                             f"--evaluation.settings.cover_ratio (default {_DEFAULTS['cover_ratio']})")
+        k = max(self.prc_neighbourhood, self.dc_neighbourhood, self.neighbour_k)
+        if self.num_fake <= self.prc_neighbourhood or (self.num_real is not None and self.num_real <= k):
+            raise ValueError(f"the neighbourhoods (prc_neighbourhood {self.prc_neighbourhood}, dc_neighbourhood "
+                             f"{self.dc_neighbourhood}, neighbour_k {self.neighbour_k}) need more images than "
+                             f"their size; got num_fake {self.num_fake}, num_real {self.num_real}: raise "
+                             "--evaluation.settings.num_fake / num_real or lower the neighbourhoods")
 
     @classmethod
-    def parse(cls, value: "Settings | dict[str, Any]") -> "Settings":
+    def parse(cls, value: Settings | Mapping[str, Any]) -> Settings:
         """`Settings` from itself or from a mapping (as configs deliver it)."""
-        return value if isinstance(value, cls) else cls(**value)
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, Mapping):
+            raise TypeError(f"evaluation settings must be a Settings or a mapping of its fields, got "
+                            f"{type(value).__name__}: {value!r}")
+        unknown = sorted(set(value) - set(_DEFAULTS))
+        if unknown:
+            raise ValueError(f"unknown evaluation settings {unknown}; valid: {', '.join(_DEFAULTS)}")
+        return cls(**value)
+
+
+_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Settings)}
+_MINIMUMS: dict[str, int] = {"batch_size": 1, "kid_subsets": 1, "kid_subset_size": 2, "is_splits": 1,
+                             "prc_neighbourhood": 1, "dc_neighbourhood": 1, "neighbour_rows": 1, "neighbour_k": 1,
+                             "seed": 0}
+"""The smallest value of each integer setting but num_fake and num_real (checked together)."""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass
@@ -137,7 +174,7 @@ def generate(model: Any, n: int, labels: Tensor | None, settings: Settings, valu
             for start in range(0, n, settings.batch_size):
                 size = min(settings.batch_size, n - start)
                 if labels is None:
-                    images = model.generate(size)
+                    images = model.generate(n=size)
                 else:
                     images = model.generate(labels=labels[start : start + size].to(device))
                 if not torch.isfinite(images).all():

@@ -1,9 +1,13 @@
-"""The Evaluation callback in Lightning runs: under validate/test and every n epochs of a fit,
-the files it writes, what it logs, what ModelCheckpoint sees, and the extractor it picks."""
+"""The Evaluation callback: in Lightning runs under validate/test and every n epochs of a fit (also
+under DDP), the files it writes, what it logs, what ModelCheckpoint sees, the extractor it picks,
+its arguments and defaults, and how the CLI exposes them."""
 
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,10 +19,14 @@ from lightning.pytorch.loggers import CSVLogger
 from PIL import Image
 
 from lit_gan.callbacks import Evaluation
+from lit_gan.cli import RUN_DIR_ENV, main
+from lit_gan.metrics import Settings
 from lit_gan.models import GAN
 from tests.conftest import tiny
+from tests.metrics.conftest import N, evaluation, same
 from tests.metrics.fakes import Noise, RealDigits
-from tests.metrics.test_evaluation import N, evaluation, same
+
+DDP_SCRIPT = Path(__file__).with_name("metrics_ddp_script.py")
 
 
 class ImageLogger(CSVLogger):
@@ -110,10 +118,61 @@ def test_val_fid_is_there_for_model_checkpoint_every_n_epochs(tmp_path, mnist, c
 
 
 def test_auto_extractor_is_the_classifier_for_labelled_data_and_inception_otherwise():
-
-
     auto = Evaluation()
     assert auto.extractor_for(SimpleNamespace(num_classes=10)) == "classifier"
     assert auto.extractor_for(SimpleNamespace(num_classes=1)) == "inception"  # e.g. CIFAR-10 horses only
     assert auto.extractor_for(SimpleNamespace(num_classes=0)) == "inception"
     assert Evaluation(extractor="inception").extractor_for(SimpleNamespace(num_classes=10)) == "inception"
+
+
+@pytest.mark.integration  # two processes: an end-to-end run
+def test_under_ddp_every_rank_logs_rank_zeros_fid_and_files_are_written_once(tmp_path, cache_dir):
+    """Rank 0 computes, every rank logs the same numbers (so ModelCheckpoint(monitor="val/fid")
+    works on both), and the files are written once."""
+    done = subprocess.run([sys.executable, str(DDP_SCRIPT), str(tmp_path / "run"), str(cache_dir)],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    logged = {(int(r), int(e)): float(f) for r, e, f in re.findall(r"RANK (\d) EPOCH (\d) FID ([-0-9.e+]+)", done.stdout)}
+    assert set(logged) == {(0, 0), (1, 0), (0, 1), (1, 1)}, done.stdout
+    assert logged[0, 0] == logged[1, 0] and logged[0, 1] == logged[1, 1]
+    assert float(re.search(r"BEST ([-0-9.e+]+)", done.stdout).group(1)) == min(logged[0, 0], logged[0, 1])
+    run = tmp_path / "run"
+    assert sorted(p.name for p in (run / "metrics").iterdir()) == ["epoch_000.json", "epoch_001.json"]
+    assert sorted(p.name for p in (run / "neighbours").iterdir()) == ["epoch_000.png", "epoch_001.png"]
+
+
+def test_defaults_are_the_user_facing_ones_and_settings_may_be_a_mapping():
+    default = Evaluation()
+    assert default.every_n_epochs == 5 and default.settings == Settings()
+    assert (default.settings.num_fake, default.settings.num_real, default.settings.real_split) == (5000, 5000, "train")
+    assert Evaluation(settings={"num_fake": 8, "seed": 1}).settings == Settings(num_fake=8, seed=1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"every_n_epochs": -1}, r"every_n_epochs must be >= 0 \(0: only under validate/test\), got -1"),
+        ({"extractor": "fid"}, r"extractor must be 'auto', 'classifier' or 'inception', got 'fid'"),
+        ({"settings": {"num_fakes": 8}}, r"unknown evaluation settings \['num_fakes'\]; valid: num_fake"),
+        ({"settings": {"num_fake": 2}}, r"evaluation needs num_fake >= 4"),
+    ],
+)
+def test_bad_arguments_say_what_is_wrong(kwargs: dict, message: str):
+    with pytest.raises(ValueError, match=message):
+        Evaluation(**kwargs)
+
+
+def test_the_cli_takes_the_callbacks_own_defaults_and_nested_settings(cli_env, tmp_path, monkeypatch):
+    """`--evaluation.settings.<name>` reaches the callback's Settings; every other value is the
+    callback's own default (the CLI sets none), and its every_n_epochs is the best checkpoint's."""
+    monkeypatch.setenv(RUN_DIR_ENV, str(tmp_path))  # main() exports the run directory: restored afterwards
+    cli = main(["--model", "DCGAN", "--data", "EmbeddedMNIST", "--trainer.default_root_dir", str(tmp_path / "run"),
+                "--trainer.logger=false", "--evaluation.settings.num_fake=200", "--evaluation.settings.real_split=val"],
+               run=False)
+    callback = next(c for c in cli.trainer.callbacks if isinstance(c, Evaluation))
+    default = Evaluation()
+    assert callback.settings == Settings(num_fake=200, real_split="val")
+    assert (callback.every_n_epochs, callback.extractor, callback.classifier_epochs) == (
+        default.every_n_epochs, default.extractor, default.classifier_epochs)
+    best = next(c for c in cli.trainer.callbacks if isinstance(c, ModelCheckpoint) and c.monitor == "val/fid")
+    assert best.every_n_epochs == default.every_n_epochs

@@ -123,21 +123,27 @@ def test_conversion_in_a_lightning_run():
     assert torch.cat(predicted).tolist() == [i % 10 for i in range(12)]
 
 
+LOADING_ARGS = {"data_dir", "root", "batch_size", "num_workers", "predict_size", "download", "value_range", "in_memory"}
+"""Arguments that change how images are loaded, never which images or how they look."""
+
+
 @pytest.mark.parametrize(
     "make,args",
     [
-        (lambda: EmbeddedMNIST(), {"image_size": None, "seed": 0, "val_size": 500}),
-        (lambda: MNIST(download=False), {"image_size": None, "seed": 0}),
-        (lambda: FashionMNIST(download=False, image_size=32), {"image_size": 32, "seed": 0}),
-        (lambda: CIFAR10(classes=["horse"], download=False), {"image_size": None, "seed": 0, "classes": ["horse"]}),
-        (lambda: CelebA(), {"image_size": 64, "seed": 0}),
-        (lambda: ImageFolder(root=".", channels=1, val_fraction=0.2), {"image_size": 64, "seed": 0, "channels": 1, "val_fraction": 0.2}),
+        (lambda root: EmbeddedMNIST(), {"image_size": None, "seed": 0, "val_size": 500}),
+        (lambda root: MNIST(download=False), {"image_size": None, "seed": 0}),
+        (lambda root: FashionMNIST(download=False, image_size=32), {"image_size": 32, "seed": 0}),
+        (lambda root: CIFAR10(classes=["horse"], download=False), {"image_size": None, "seed": 0, "classes": ["horse"]}),
+        (lambda root: CelebA(), {"image_size": 64, "seed": 0}),
+        (lambda root: ImageFolder(root=str(root), channels=1, val_fraction=0.2),
+         {"image_size": 64, "seed": 0, "channels": 1, "val_fraction": 0.2}),
     ],
 )
-def test_each_data_module_declares_what_defines_its_images(make, args):
-    identity = make().cache_identity()
-    assert identity["args"] == args and identity["class"] == type(make()).__name__
-    assert identity["image_shape"] == list(make().image_shape)
+def test_each_data_module_declares_what_defines_its_images(make, args, flat_folder):
+    data = make(flat_folder)
+    identity = data.cache_identity()
+    assert identity == {"class": type(data).__name__, "args": args, "image_shape": list(data.image_shape)}
+    assert set(data.identity_args) == set(args) and not LOADING_ARGS & set(args)
 
 
 def test_cache_identity_ignores_loading_details_and_follows_the_images():

@@ -1,12 +1,15 @@
 """Fixtures of the metrics tests: EmbeddedMNIST, one small classifier per session trained
 automatically by the Evaluation callback inside `trainer.validate` (2 epochs, in a temporary
 cache), one torch and one BLAS thread (the networks are small; two threads on a busy 2-core
-machine are much slower)."""
+machine are much slower); `evaluation()`, the callback with small sample counts (also used by
+tests/callbacks)."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import pytest
@@ -20,6 +23,22 @@ from lit_gan.metrics.classifier import load_or_train
 from tests.metrics.fakes import RealDigits
 
 CLASSIFIER_EPOCHS = 2
+N = 500
+"""Generated samples of an `evaluation()`."""
+
+
+def evaluation(cache_dir: Path, **kwargs: Any) -> Evaluation:
+    """The callback with small sample counts; `kwargs` go to Evaluation or, if they are Settings', there."""
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    settings = {"num_fake": N, "num_real": None, "cache_dir": str(cache_dir), "kid_subsets": 20,
+                **{k: v for k, v in kwargs.items() if k in fields}}
+    rest = {k: v for k, v in kwargs.items() if k not in fields}
+    return Evaluation(**{"classifier_epochs": CLASSIFIER_EPOCHS, **rest}, settings=Settings(**settings))
+
+
+def same(metrics: dict[str, float]) -> dict[str, float]:
+    """The metrics without the timing."""
+    return {k: v for k, v in metrics.items() if k != "eval_seconds"}
 
 
 @pytest.fixture(autouse=True)

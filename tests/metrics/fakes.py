@@ -46,3 +46,12 @@ class Noise(RealDigits):
     def generate(self, n: int | None = None, labels: Tensor | None = None, z: Tensor | None = None) -> Tensor:
         n = len(labels) if labels is not None else n
         return torch.rand(n, *self.images.shape[1:], device=self.device) * 2 - 1
+
+
+class UnitRange(RealDigits):
+    """The same digits as :class:`RealDigits`, in [0, 1] (as a sigmoid generator draws)."""
+
+    value_range = (0.0, 1.0)
+
+    def generate(self, n: int | None = None, labels: Tensor | None = None, z: Tensor | None = None) -> Tensor:
+        return (super().generate(n, labels, z) + 1) / 2

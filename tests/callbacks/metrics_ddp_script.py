@@ -1,7 +1,7 @@
-"""Run by test_ddp.py (Lightning relaunches it for rank 1): a tiny GAN fit on 2 CPU processes with
+"""Run by test_metrics.py's DDP test (Lightning relaunches it for rank 1): a tiny GAN fit on 2 CPU processes with
 the Evaluation callback and a ModelCheckpoint monitoring val/fid. Each rank prints what it logged.
 
-Usage: python tests/metrics/ddp_script.py OUT_DIR CACHE_DIR
+Usage: python tests/callbacks/metrics_ddp_script.py OUT_DIR CACHE_DIR
 """
 
 import sys
@@ -13,10 +13,10 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from lit_gan.callbacks import Evaluation  # noqa: E402
-from lit_gan.data import EmbeddedMNIST  # noqa: E402
-from lit_gan.models import GAN  # noqa: E402
-from lit_gan.nets import MLPDiscriminator, MLPGenerator, net  # noqa: E402
+from lit_gan.callbacks import Evaluation
+from lit_gan.data import EmbeddedMNIST
+from lit_gan.models import GAN
+from lit_gan.nets import MLPDiscriminator, MLPGenerator, net
 
 
 class Report(L.Callback):
