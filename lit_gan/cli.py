@@ -259,7 +259,10 @@ def explain(message: str) -> str:
             where = inner.group(1) if inner else problem.group(2)
             return f"{where}: {reason}{suggestion(reason, where)}" if reason else line.strip()[2:]
     ours = [line.strip()[2:] for line in lines if line.strip().startswith("- ") and "<class 'NoneType'>" not in line]
-    return "; ".join(ours) if ours else lines[0]
+    if ours:  # a union of types: what was expected, and what was given
+        given = next((line.strip() for line in lines if line.strip().startswith("Given value:")), "")
+        return " ".join(part for part in (lines[0] if lines[0].startswith("Parser key") else "", "; ".join(ours), given) if part)
+    return " ".join([lines[0], *(line.strip() for line in lines[1:] if line.startswith("  "))])
 
 
 def suggestion(reason: str, class_path: str) -> str:

@@ -58,6 +58,14 @@ BAD_INPUT = {
         ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--data.init_args.batch_size", "thirty-two"],
         ["EmbeddedMNIST", 'Parser key "batch_size"', "Expected a <class 'int'>", "thirty-two"],
     ),
+    "a choice not among the choices": (
+        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--evaluation.settings.real_split", "foo"],
+        ['Parser key "evaluation.settings.real_split"', "'train', 'val', 'test'", "Got value: foo"],
+    ),
+    "an epoch count not a number": (
+        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--trainer.max_epochs", "ten"],
+        ['Parser key "trainer.max_epochs"', "Expected a <class 'int'>", "Given value: ten"],
+    ),
     "misspelt model key": (
         ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.widht", "64"],
         ["'widht' is not accepted", "did you mean 'generator.init_args.width'?"],
