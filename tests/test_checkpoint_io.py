@@ -20,6 +20,7 @@ from lit_gan import checkpoint_io
 from lit_gan.callbacks import LastCheckpoint
 from lit_gan.checkpoint_io import SafeCheckpointIO, read_checkpoint, write_atomically
 from lit_gan.metrics import cache
+from lit_gan.metrics.classifier import load_checkpoint as load_classifier
 from lit_gan.models import DCGAN, GAN
 from tests.conftest import tiny
 from tests.models.test_base import batches
@@ -101,7 +102,8 @@ def test_checkpoints_and_cache_entries_that_would_run_code_are_refused(tmp_path)
     evil = {"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams), "payload": RunsCode(marker)}
     path = tmp_path / "evil.ckpt"
     torch.save(evil, path)
-    for load in (read_checkpoint, GAN.load_from_checkpoint, SafeCheckpointIO().load_checkpoint):
+    for load in (read_checkpoint, GAN.load_from_checkpoint, SafeCheckpointIO().load_checkpoint,
+                 lambda path: load_classifier(path, datamodule=None)):  # --evaluation.classifier_path
         with pytest.raises(ValueError, match="not a readable lit_gan checkpoint"):
             load(path)
     assert cache.load(path) is None  # a planted cache entry is recomputed
