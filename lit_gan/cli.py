@@ -16,7 +16,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from jsonargparse import ArgumentError
 import lightning as L
@@ -28,6 +28,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 import lit_gan.data  # noqa: F401  (registers the DataModules for --data NAME)
 import lit_gan.models  # noqa: F401  (registers the models for --model NAME)
+from lit_gan import nets
 from lit_gan.callbacks import Evaluation, LastCheckpoint, SampleGrid
 from lit_gan.checkpoint_io import read_checkpoint
 from lit_gan.errors import Diverged
@@ -252,17 +253,30 @@ def explain(message: str) -> str:
         problem = re.match(r"(\s*)- Problem with given class_path '([\w.]+)':", line)
         if problem:
             indent = len(problem.group(1)) + 2
-            reason = " ".join(r.strip() for r in itertools.takewhile(lambda r: len(r) - len(r.lstrip()) > indent, lines[i + 1 :]))
-            inner = re.search(r"class_path='([\w.]+)'", reason)  # a network's own options: name its class
+            body = list(itertools.takewhile(lambda r: not r.strip() or len(r) - len(r.lstrip()) > indent, lines[i + 1 :]))
+            inner = re.search(r"class_path='([\w.]+)'", " ".join(body))  # a network's own options: name its class
+            reason = " ".join(_useful(body))
             reason = re.sub(r"Type typing\.Callable\[.*?\] expects a function or a callable class: ", "", reason)
-            reason = re.sub(r"(\. )?Got value: Namespace\(.*$", "", reason).rstrip(".")
+            if re.search(r"module 'lit_gan\.nets' has no attribute", reason):
+                reason += f"; networks: {', '.join(n for n in nets.__all__ if isinstance(getattr(nets, n), type))}"
             where = inner.group(1) if inner else problem.group(2)
             return f"{where}: {reason}{suggestion(reason, where)}" if reason else line.strip()[2:]
-    ours = [line.strip()[2:] for line in lines if line.strip().startswith("- ") and "<class 'NoneType'>" not in line]
-    if ours:  # a union of types: what was expected, and what was given
-        given = next((line.strip() for line in lines if line.strip().startswith("Given value:")), "")
-        return " ".join(part for part in (lines[0] if lines[0].startswith("Parser key") else "", "; ".join(ours), given) if part)
-    return " ".join([lines[0], *(line.strip() for line in lines[1:] if line.startswith("  "))])
+    return " ".join(_useful(lines)) or message
+
+
+_NOISE = ("Does not validate against any of the Union subtypes", "Subtypes:", "Errors:", "Given value type:",
+          "Expected a <class 'NoneType'>", "Expected a path but")
+
+
+def _useful(lines: Iterable[str]) -> list[str]:
+    """jsonargparse's lines without its bookkeeping: union listings, the None alternative and the
+    dump of the whole parsed namespace."""
+    out = []
+    for line in (raw.strip().removeprefix("- ") for raw in lines):
+        line = re.sub(r"\.? ?(Got|Given) value: (Namespace|NestedArg)\(.*$", "", line).rstrip(".")
+        if line and not line.startswith(_NOISE):
+            out.append(line)
+    return out
 
 
 def suggestion(reason: str, class_path: str) -> str:

@@ -66,7 +66,9 @@ def build(spec: NetSpec, *args: Any) -> nn.Module:
     try:
         return cls(*args, **spec["init_args"])
     except TypeError as error:
-        raise ValueError(f"{cls.__name__}: {error}") from None
+        raise ValueError(f"{cls.__name__}: {str(error).splitlines()[0]}; lit_gan builds a generator as "
+                         "G(image_shape, latent_dim, num_classes, **options) and a discriminator as "
+                         "D(image_shape, num_classes, outputs, **options)") from None
 
 
 __all__ = [

@@ -66,6 +66,22 @@ BAD_INPUT = {
         ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--trainer.max_epochs", "ten"],
         ['Parser key "trainer.max_epochs"', "Expected a <class 'int'>", "Given value: ten"],
     ),
+    "unknown network class": (
+        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.generator=lit_gan.nets.ResNetGenerator"],
+        ["has no attribute 'ResNetGenerator'", "networks: DCGANDiscriminator, DCGANGenerator"],
+    ),
+    "a module that is no generator": (
+        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.generator=torch.nn.Linear"],
+        ["torch.nn.Linear", "Option 'width' is not accepted"],  # the tiny width given to every case
+    ),
+    "a network option out of range": (
+        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.discriminator.init_args.dropout=1.5"],
+        ["dropout is a probability and must lie in [0, 1], got 1.5"],
+    ),
+    "a term that is not a mapping": (
+        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.terms=[gradient_penalty]"],
+        ['Parser key "terms"', "Expected a <class 'collections.abc.Mapping'>"],
+    ),
     "misspelt model key": (
         ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.widht", "64"],
         ["'widht' is not accepted", "did you mean 'generator.init_args.width'?"],
@@ -122,6 +138,7 @@ def test_bad_input_stops_before_training_with_one_line(case, tmp_path, capsys, r
     message = one_error_line(capsys)
     missing = [text.format(**paths) for text in expected if text.format(**paths) not in message]
     assert not missing, f"{missing} not in: {message}"
+    assert "Namespace(" not in message and "Subtypes:" not in message, message  # no parser dumps
     assert not list(tmp_path.rglob("*.ckpt")), "a checkpoint was written"
     assert not list(tmp_path.rglob("*.png")), "a sample grid was written"
 

@@ -76,3 +76,5 @@ def test_specs_are_plain_data_and_build_only_torch_modules():
         nets.build({"class_path": "lit_gan.nets.ResNetGenerator", "init_args": {}})
     with pytest.raises(ValueError, match="DCGANGenerator: .*unexpected keyword argument 'depth'"):
         nets.build(nets.net(DCGANGenerator, depth=3), (1, 28, 28), 16, 0)
+    with pytest.raises(ValueError, match=r"Linear: .*lit_gan builds a generator as G\(image_shape, latent_dim, num_classes"):
+        nets.build({"class_path": "torch.nn.Linear", "init_args": {}}, (1, 28, 28), 16, 0)
