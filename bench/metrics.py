@@ -13,7 +13,7 @@ mode coverage. lit_gan replays the tensors through a stand-in generator (no gene
 either side). "cold": real features and statistics computed; "warm": lit_gan's on-disk real
 reference, torch-fidelity's own cache (`input2_cache_name`) for the real features.
 
-Run:  cd /work/main && PYTHONPATH=. /work/venv/bin/python bench/metrics.py [--repeats 3 --threads 2]
+Run:  python bench/metrics.py [--repeats 3 --threads 2]
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ the same DataLoader (TensorDataset, shuffle, drop_last). After a warm-up the two
 Timings are only meaningful on an otherwise idle machine: with other processes busy, extra
 threads wait on each other (see the load average printed at the end; --threads 1 is steadier).
 
-Run:  cd /work/main && PYTHONPATH=. /work/venv/bin/python bench/overhead.py [--batches 75 --repeats 3 --threads 2]
+Run:  python bench/overhead.py [--batches 75 --repeats 3 --threads 2]
 """
 
 from __future__ import annotations

@@ -218,9 +218,18 @@ class GANCLI(LightningCLI):
             return
         grid = next((c.last_path for c in self.trainer.callbacks if isinstance(c, SampleGrid)), None)
         last = next((c.best_model_path for c in self.trainer.callbacks if isinstance(c, LastCheckpoint)), None)
-        print(f"\nRun directory: {self.trainer.default_root_dir}")
-        print(f"Sample grid:   {grid}")
-        print(f"Checkpoint:    {last}")
+        print(f"\nRun directory: {shown(self.trainer.default_root_dir)}")
+        print(f"Sample grid:   {shown(grid)}")
+        print(f"Checkpoint:    {shown(last)}")
+
+
+def shown(path: str | Path | None) -> str:
+    """One form for every path the summary prints: relative to the working directory when inside
+    it, else absolute."""
+    if not path:
+        return "none"
+    full, here = Path(path).resolve(), Path.cwd().resolve()
+    return str(full.relative_to(here)) if full.is_relative_to(here) else str(full)
 
 
 def _differences(given: dict[str, Any], saved: dict[str, Any], prefix: str = "") -> list[str]:
@@ -338,6 +347,7 @@ def main(args: list[str] | None = None, run: bool = True) -> GANCLI | None:
             subclass_mode_model=True,
             subclass_mode_data=True,
             auto_configure_optimizers=False,
+            seed_everything_default=0,  # explicit in every run's config.yaml: runs are reproducible by default
             save_config_callback=SaveConfig,
             save_config_kwargs={"overwrite": True},
             parser_kwargs={"exit_on_error": False},

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from lit_gan.images import save_grid, to_uint8
 from lit_gan.models import GAN, Generative
+from lit_gan.progress import bar
 
 
 def load(checkpoint: str | Path, device: str = "cpu") -> Generative:
@@ -29,7 +31,7 @@ def _out_dir(out: str | Path, overwrite: bool) -> Path:
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise FileExistsError(f"{out} is not empty; choose another --out or pass --overwrite true")
-        for old in [*out.glob("[0-9][0-9][0-9][0-9][0-9][0-9].png"), out / "grid.png"]:
+        for old in [*out.glob("[0-9][0-9][0-9][0-9][0-9][0-9].png"), *(out / n for n in ("grid.png", "samples.pt", "samples.npz"))]:
             old.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     return out
@@ -70,19 +72,41 @@ def _draw(model: Generative, z: Tensor, labels: Tensor | None) -> Tensor:
     return model.generate(z=z, labels=None if labels is None else labels.to(z.device))
 
 
+FORMATS = ("png", "pt", "npz")
+
+
 def samples(
     checkpoint: str, out: str = "generated", num: int = 64, labels: list[int] | None = None,
-    seed: int = 0, nrow: int = 8, overwrite: bool = False, device: str = "cpu",
+    seed: int = 0, nrow: int = 8, grid: int = 64, format: str = "png", overwrite: bool = False,
+    device: str = "cpu", batch_size: int = 500,
 ) -> Path:
-    """`num` images (cycling through `labels` for conditional models, all classes by default)
-    as `out/000000.png ...` and `out/grid.png`."""
+    """`num` images (cycling through `labels` for conditional models, all classes by default):
+    `format` png writes `out/000000.png ...`; pt / npz write one file, `out/samples.pt` (uint8
+    images (N, C, H, W) and labels, for `torch.load`) or `out/samples.npz` (numpy arrays `images`
+    and `labels`), for external metrics. `out/grid.png` shows the first `grid` images (0: no grid).
+    Returns the grid (png) or the file written (pt, npz)."""
     num = _count("num", num)
+    if format not in FORMATS:
+        raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if grid < 0:
+        raise ValueError(f"--grid is a number of images (0: no grid), got {grid}")
     model, folder = load(checkpoint, device), _out_dir(out, overwrite)
     y = _labels(model, labels, num)
-    images = _draw(model, _noise(model, num, seed), y)
-    for i, image in enumerate(to_uint8(images, model.value_range)):
-        save_grid(image[None].float() / 255, folder / f"{i:06d}.png", nrow=1, value_range=(0.0, 1.0))
-    return save_grid(images, folder / "grid.png", nrow=nrow, value_range=model.value_range)
+    z = _noise(model, num, seed)
+    chunks = [_draw(model, z[i : i + batch_size], None if y is None else y[i : i + batch_size])
+              for i in bar(range(0, num, batch_size), desc="generating", unit="batch", enabled=num > batch_size)]
+    images = torch.cat(chunks)
+    pixels = to_uint8(images, model.value_range)
+    shown = save_grid(images[:grid], folder / "grid.png", nrow=nrow, value_range=model.value_range) if grid else folder
+    if format == "png":
+        for i, image in enumerate(bar(pixels, num, "writing", "image", enabled=num > batch_size)):
+            save_grid(image[None].float() / 255, folder / f"{i:06d}.png", nrow=1, value_range=(0.0, 1.0))
+        return shown
+    if format == "pt":
+        torch.save({"images": pixels, "labels": y}, folder / "samples.pt")
+        return folder / "samples.pt"
+    np.savez_compressed(folder / "samples.npz", images=pixels.numpy(), **({} if y is None else {"labels": y.numpy()}))
+    return folder / "samples.npz"
 
 
 def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:

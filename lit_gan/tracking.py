@@ -8,6 +8,8 @@ import io
 import netrc
 import os
 import socket
+import sys
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,11 +63,28 @@ def wandb_mode() -> tuple[str, str | None]:
     return "online", None
 
 
+def import_wandb(folder: Path) -> None:
+    """Import wandb with its two temporary folders (`tmp*wandb-media`, `tmp*wandb-artifacts`, made
+    at import) in `folder` instead of the system temp dir: a process that ends without Python's
+    exit handlers (a killed run, a DDP worker) leaves them in its run, not in /tmp. Once imported,
+    a process keeps its folders (removed at a normal exit)."""
+    if "wandb" in sys.modules:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    system, tempfile.tempdir = tempfile.tempdir, str(folder)
+    try:
+        import wandb  # noqa: F401
+        import wandb.sdk.artifacts.artifact  # noqa: F401
+    finally:
+        tempfile.tempdir = system
+
+
 def wandb_logger(run_dir: str | Path, settings: WandbSettings, verbose: bool = True) -> WandbLogger:
-    """A WandbLogger writing to `run_dir/wandb`, named after the run directory."""
+    """A WandbLogger writing to `run_dir/wandb` (wandb's temporary folders too), named after the run directory."""
     mode, reason = wandb_mode()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    import_wandb(run_dir / "wandb")
     if reason and verbose:
         print(f"W&B: {reason}. Logging offline to {run_dir / 'wandb'}; upload later: wandb sync {run_dir / 'wandb'}/offline-run-*")
     logger = WandbLogger(

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -65,6 +66,8 @@ def test_interpolation_and_arithmetic_write_grids(checkpoint, tmp_path):
     [
         (["--labels=[10]"], "labels must lie in 0..9"),
         (["--out={out}"], "is not empty"),
+        (["--format=jpg"], "--format must be one of png, pt, npz"),
+        (["--grid=-1"], "--grid is a number of images"),
     ],
 )
 def test_generate_bad_input(checkpoint, tmp_path, capsys, args, message):
@@ -134,3 +137,26 @@ def test_a_fine_tuned_checkpoint_is_self_contained(checkpoint, tmp_path):
     loaded = CDCGAN.load_from_checkpoint(saved)
     assert all(torch.equal(v, tuned.state_dict()[k]) for k, v in loaded.state_dict().items())
     assert generate.samples(str(saved), out=tmp_path / "s", num=2).is_file()
+
+
+def test_the_grid_shows_at_most_grid_images(checkpoint, tmp_path):
+    main(["generate", "samples", f"--checkpoint={checkpoint}", "--num=100", f"--out={tmp_path / 'a'}"])
+    assert len(list((tmp_path / "a").glob("0*.png"))) == 100
+    assert Image.open(tmp_path / "a" / "grid.png").size == (8 * 30 + 2, 8 * 30 + 2)  # the first 64, 8 per row
+    main(["generate", "samples", f"--checkpoint={checkpoint}", "--num=10", "--grid=0", f"--out={tmp_path / 'b'}"])
+    assert not (tmp_path / "b" / "grid.png").exists() and len(list((tmp_path / "b").glob("0*.png"))) == 10
+
+
+def test_samples_as_one_tensor_or_array_file(checkpoint, tmp_path):
+    common = ["generate", "samples", f"--checkpoint={checkpoint}", "--num=23", "--labels=[2,5]"]
+    main([*common, f"--out={tmp_path / 'png'}"])
+    main([*common, "--format=pt", "--batch_size=5", f"--out={tmp_path / 'pt'}"])  # drawn in 5 batches
+    main([*common, "--format=npz", f"--out={tmp_path / 'npz'}"])
+    assert sorted(p.name for p in (tmp_path / "pt").iterdir()) == ["grid.png", "samples.pt"]
+    saved = torch.load(tmp_path / "pt" / "samples.pt", weights_only=True)
+    arrays = np.load(tmp_path / "npz" / "samples.npz")
+    assert saved["images"].dtype == torch.uint8 and saved["images"].shape == (23, 1, 28, 28)
+    assert saved["labels"].tolist() == [2, 5] * 11 + [2] and arrays["labels"].tolist() == saved["labels"].tolist()
+    assert np.array_equal(arrays["images"], saved["images"].numpy())  # batching does not change the images
+    png = np.array(Image.open(tmp_path / "png" / "000007.png"))
+    assert np.array_equal(png, arrays["images"][7, 0])  # the same pixels as the PNG of the same sample

@@ -13,7 +13,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from lit_gan.images import save_grid
 from lit_gan.metrics import cache
-from lit_gan.metrics.classifier import load_checkpoint, load_or_train
+from lit_gan.metrics.classifier import STEPS, load_checkpoint, load_or_train
 from lit_gan.metrics.evaluate import Report, Settings, evaluate
 from lit_gan.metrics.extractors import ClassifierExtractor, FeatureExtractor, InceptionExtractor, inception_weights
 
@@ -45,13 +45,17 @@ class Evaluation(L.Callback):
         every_n_epochs: evaluate after every n-th training epoch's validation (0: only under
             validate/test).
         extractor: "classifier" (a CNN trained on the dataset itself: offline, fast, needs labels),
-            "inception" (torch-fidelity's Inception-v3, the standard FID network), or "auto"
-            (the classifier for labelled data, Inception otherwise).
+            "inception" (torch-fidelity's Inception-v3, the standard FID network), or "auto":
+            Inception for unlabelled data, and for datasets papers report on (CIFAR-10, CelebA)
+            when its weights are at hand (the classifier's FID is logged beside, as
+            ``fid_classifier``); the classifier otherwise.
         class_metrics: mode coverage (and label accuracy, per-class FID for conditional models)
             from the dataset classifier; needs labelled data.
         classifier_path: a checkpoint from ``lit-gan fit --config configs/<data>/classifier.yaml``;
-            None: train one on the training split (``classifier_epochs``) and cache it.
-        classifier_epochs: epochs of that automatic training.
+            None: train one on the training split (``classifier_steps``) and cache it.
+        classifier_steps: optimizer steps (of 128 images) of that automatic training: a fixed
+            budget, the same for any dataset size (about half a minute on 2 CPU cores at 28 px).
+        classifier_epochs: train for this many passes over the training split instead.
         feature_extractor_weights_path: the Inception weights file (None: the torch hub cache,
             downloaded by torch-fidelity on first use).
         settings: what is computed on how many samples (:class:`~lit_gan.metrics.Settings`:
@@ -65,7 +69,8 @@ class Evaluation(L.Callback):
         extractor: Literal["auto", "classifier", "inception"] = "auto",
         class_metrics: bool = True,
         classifier_path: str | None = None,
-        classifier_epochs: int = 3,
+        classifier_steps: int = STEPS,
+        classifier_epochs: int | None = None,
         feature_extractor_weights_path: str | None = None,
         settings: Settings = Settings(),
     ) -> None:
@@ -74,7 +79,9 @@ class Evaluation(L.Callback):
         if every_n_epochs < 0:
             raise ValueError(f"every_n_epochs must be >= 0 (0: only under validate/test), got {every_n_epochs}")
         self.every_n_epochs, self.extractor = every_n_epochs, extractor
-        self.class_metrics, self.classifier_path, self.classifier_epochs = class_metrics, classifier_path, classifier_epochs
+        self.class_metrics, self.classifier_path = class_metrics, classifier_path
+        self.classifier_steps, self.classifier_epochs = classifier_steps, classifier_epochs
+        self.progress = True  # bars for the classifier, the real statistics and the samples
         self.weights_path = feature_extractor_weights_path
         self.settings = Settings.parse(settings)
         self.last: Report | None = None
@@ -96,10 +103,14 @@ class Evaluation(L.Callback):
         return features, classifier, record
 
     def extractor_for(self, datamodule: Any) -> str:
-        """'auto' is the dataset classifier when the data has labels, else Inception."""
+        """'auto' is Inception for unlabelled data and, when its weights are at hand, for the
+        datasets papers report on (``paper_benchmark``); the dataset classifier otherwise."""
         if self.extractor != "auto":
             return self.extractor
-        return "classifier" if datamodule.num_classes >= 2 else "inception"
+        if datamodule.num_classes < 2:
+            return "inception"
+        benchmark = getattr(datamodule, "paper_benchmark", False)
+        return "inception" if benchmark and inception_weights(self.weights_path) is not None else "classifier"
 
     def _build(self, model: Any, datamodule: Any) -> tuple[FeatureExtractor, FeatureExtractor | None, dict | None]:
         classifier = record = None
@@ -108,8 +119,8 @@ class Evaluation(L.Callback):
             if self.classifier_path:
                 net, record = load_checkpoint(self.classifier_path, datamodule, model.device)
             else:
-                net, record = load_or_train(datamodule, self.settings.cache_dir, epochs=self.classifier_epochs,
-                                            device=model.device)
+                net, record = load_or_train(datamodule, self.settings.cache_dir, steps=self.classifier_steps,
+                                            epochs=self.classifier_epochs, device=model.device, progress=self.progress)
             classifier = ClassifierExtractor(net)
         features = classifier if extractor == "classifier" else InceptionExtractor(self.weights_path)
         return features, classifier if self.class_metrics else None, record
@@ -117,13 +128,14 @@ class Evaluation(L.Callback):
     def evaluate(self, model: Any, datamodule: Any) -> Report:
         """Every metric of ``model`` against ``datamodule`` (no Trainer needed); kept in ``self.last``."""
         features, classifier, record = self.networks(model, datamodule)
-        self.last = evaluate(model, datamodule, features, self.settings, classifier, record)
+        self.last = evaluate(model, datamodule, features, self.settings, classifier, record, self.progress)
         return self.last
 
     # ----- Lightning hooks ----------------------------------------------------------------------
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         """Fail before training on settings that cannot work: no data module, no labels for the
         classifier, missing Inception weights."""
+        self.progress = trainer.progress_bar_callback is not None
         if stage == "predict" or not _is_generator(pl_module) or (stage == "fit" and not self.every_n_epochs):
             return
         data = getattr(trainer, "datamodule", None)
@@ -180,7 +192,8 @@ class Evaluation(L.Callback):
         m, p = report.metrics, report.protocol
         accuracy = p["classifier_accuracy"]
         accuracy = f", classifier test accuracy {accuracy:.4f}" if accuracy is not None else ""
-        rank_zero_info(f"{stage}: FID {m['fid']:.3f}, KID {m['kid_mean']:.4f}, IS {m['is_mean']:.2f} ± {m['is_std']:.2f} "
+        beside = f" (classifier FID {m['fid_classifier']:.3f})" if "fid_classifier" in m else ""
+        rank_zero_info(f"{stage}: FID {m['fid']:.3f}{beside}, KID {m['kid_mean']:.4f}, IS {m['is_mean']:.2f} ± {m['is_std']:.2f} "
                        f"(real {m['is_real_mean']:.2f}) [{p['extractor']}, {p['num_fake']} generated vs {p['num_real']} "
                        f"{p['real_split']} images {'x'.join(map(str, p['image_shape']))}{accuracy}]")
 

@@ -51,6 +51,9 @@ class ImageDataModule(lightning.LightningDataModule):
     """The arguments that change which images a split holds or how they look: with the class and
     the image shape, they key cached classifiers and real statistics. Subclasses extend it; batch
     size, workers, download, folders and value range are not part of it."""
+    paper_benchmark: bool = False
+    """Papers report FID on this dataset in Inception features: with Inception weights at hand,
+    the evaluation's ``auto`` extractor uses them (and gives the classifier's FID beside)."""
 
     def __init__(
         self,

@@ -23,6 +23,7 @@ class CelebA(ImageDataModule):
     """
 
     native_shape = (3, 178, 178)
+    paper_benchmark = True
 
     def __init__(self, data_dir: str = "data", image_size: int = 64, download: bool = False, **kwargs: Any) -> None:
         """

@@ -24,6 +24,7 @@ class CIFAR10(TorchvisionDataModule):
     """
 
     native_shape = (3, 32, 32)
+    paper_benchmark = True
     subdir = "cifar-10-batches-py"
     files = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")
     title = "CIFAR-10"

@@ -17,6 +17,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 
 from lit_gan.metrics import cache
+from lit_gan.progress import bar
 from lit_gan.checkpoint_io import read_checkpoint
 
 Batch = tuple[Tensor, Tensor]
@@ -112,41 +113,63 @@ def accuracy(model: Classifier, images: Tensor, labels: Tensor, batch_size: int 
     return correct / max(1, len(labels))
 
 
-def train(model: Classifier, images: Tensor, labels: Tensor, epochs: int, batch_size: int = 64, seed: int = 0) -> Classifier:
-    """Fit ``model`` on uint8 ``images`` with its own loss, optimizer and schedule (as under
-    ``lit-gan fit``, last incomplete batch dropped), in a plain loop: it runs inside a running
-    Trainer (e.g. on rank 0 of a DDP fit) without nesting another one."""
+STEPS = 1500
+"""Optimizer steps of the automatic training, whatever the dataset's size: a fixed budget (about
+192,000 images at batch 128; well under a minute on 2 CPU cores at 28 px) that reaches test
+accuracy ~0.89 on Fashion-MNIST and ~0.97 on the embedded MNIST. Features, not records."""
+
+
+def train(model: Classifier, images: Tensor, labels: Tensor, steps: int, batch_size: int = 128, seed: int = 0,
+          progress: bool = False) -> Classifier:
+    """Fit ``model`` on uint8 ``images`` for ``steps`` optimizer steps with its own loss, optimizer
+    and one-cycle schedule (batches from seeded shuffles, incomplete ones dropped), in a plain loop:
+    it runs inside a running Trainer (e.g. on rank 0 of a DDP fit) without nesting another one."""
     torch.manual_seed(seed)
     order_rng = torch.Generator().manual_seed(seed)
-    per_epoch = max(1, len(images) // batch_size)
-    optimizer, schedule = model.make_optimizer(epochs * per_epoch)
+    batch_size = min(batch_size, len(images))
+    per_epoch = len(images) // batch_size
+    optimizer, schedule = model.make_optimizer(steps)
     model.train()
-    for _ in range(epochs):
-        for idx in torch.randperm(len(images), generator=order_rng)[: per_epoch * batch_size].split(batch_size):
+    with bar(total=steps, desc="classifier", unit="step", enabled=progress) as shown:
+        for step in range(steps):
+            if step % per_epoch == 0:
+                order = torch.randperm(len(images), generator=order_rng)
+            idx = order[(step % per_epoch) * batch_size:][:batch_size]
             x, y = uint8_to_input(images[idx].to(model.device)), labels[idx].to(model.device)
             loss, _ = model.loss_and_accuracy((x, y))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             schedule.step()
+            shown.update()
     return model.eval()
 
 
-def load_or_train(datamodule: Any, cache_root: str | Path | None = None, width: int = 32, lr: float = 3e-3,
-                  epochs: int = 3, batch_size: int = 64, seed: int = 0,
-                  device: torch.device | str = "cpu") -> tuple[Classifier, dict[str, Any]]:
+def load_or_train(datamodule: Any, cache_root: str | Path | None = None, width: int = 32, lr: float = 5e-3,
+                  steps: int = STEPS, batch_size: int = 128, seed: int = 0, device: torch.device | str = "cpu",
+                  epochs: int | None = None, progress: bool = True) -> tuple[Classifier, dict[str, Any]]:
     """The classifier of ``datamodule``'s training split, from the cache or trained now (and cached).
 
-    Returns the model (eval mode, on ``device``) and its record: ``test_accuracy`` (on the data's
-    test split), ``train_seconds``, ``epochs``, ``path``. The cache key is the dataset
-    (:func:`cache.dataset_spec` + split fingerprints) and the training settings.
+    It trains for ``steps`` optimizer steps of ``batch_size`` images (or, given ``epochs``, that
+    many passes over the split), says once what it does and where it caches, and shows a progress
+    bar (``progress``). Returns the model (eval mode, on ``device``) and its record:
+    ``test_accuracy`` (on the data's test split), ``train_seconds``, ``steps``, ``epochs``,
+    ``path``. The cache key is the dataset (:func:`cache.dataset_spec` + split fingerprints) and
+    the training settings; the same key always gives the same classifier.
     """
     spec = cache.dataset_spec(datamodule)
     if datamodule.num_classes < 2:
         raise ValueError(f"{spec['class']} has no labels: the 'classifier' feature extractor needs labelled data; "
                          "use extractor 'inception'")
+    if epochs is not None:
+        if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+            raise ValueError(f"classifier epochs must be a positive integer (or None: {STEPS} steps), got {epochs!r}")
+        n = len(cache.split_dataset(datamodule, "train"))  # type: ignore[arg-type]
+        steps = epochs * max(1, n // min(batch_size, n))
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ValueError(f"classifier steps must be a positive integer, got {steps!r}")
     key = cache.digest(spec, cache.fingerprint(datamodule, "train"), cache.fingerprint(datamodule, "test"),
-                       width, lr, epochs, batch_size, seed)
+                       width, lr, steps, batch_size, seed)
     path = cache.cache_dir(cache_root) / "classifiers" / f"{spec['class']}-{key}.pt"
     hparams = {"image_shape": tuple(datamodule.image_shape), "num_classes": datamodule.num_classes, "width": width, "lr": lr}
     stored = cache.load(path)
@@ -159,15 +182,19 @@ def load_or_train(datamodule: Any, cache_root: str | Path | None = None, width: 
             model.load_state_dict(stored["state_dict"])
             return model.to(device).eval(), {**stored["record"], "path": str(path)}
         images, labels = cache.split_tensors(datamodule, "train")
+        rank_zero_info(f"Training a {spec['class']} classifier for the evaluation's features ({steps} steps of "
+                       f"{min(batch_size, len(images))} images; once per dataset, cached in {path})")
         start = time.perf_counter()
-        train(model.to(device), images, labels, epochs, batch_size, seed)
+        train(model.to(device), images, labels, steps, batch_size, seed, progress)
     seconds = time.perf_counter() - start
     record = {"test_accuracy": accuracy(model, *cache.split_tensors(datamodule, "test")), "train_seconds": seconds,
-              "epochs": epochs, "train_images": len(images), "dataset": spec}
+              "steps": steps, "batch_size": batch_size, "train_images": len(images),
+              "epochs": epochs if epochs is not None else round(steps * min(batch_size, len(images)) / len(images), 2),
+              "dataset": spec}
     weights = {k: v.cpu() for k, v in model.state_dict().items()}
     cache.save({"state_dict": weights, "record": record, "hparams": hparams}, path)
     rank_zero_info(f"Trained the {spec['class']} classifier in {seconds:.1f} s: test accuracy "
-                   f"{record['test_accuracy']:.4f} (cached in {path})")
+                   f"{record['test_accuracy']:.4f}")
     return model, {**record, "path": str(path)}
 
 

@@ -19,6 +19,7 @@ from lit_gan.errors import Diverged
 from lit_gan.images import to_uint8
 from lit_gan.metrics import cache, scores
 from lit_gan.metrics.extractors import FeatureExtractor, InceptionExtractor
+from lit_gan.progress import bar
 
 REFERENCE_VERSION = 1
 """Bump when the content of cached real references changes."""
@@ -123,13 +124,15 @@ class Report:
         return {"metrics": self.metrics, "protocol": self.protocol, "class_fractions": self.class_fractions}
 
 
-def extract(extractor: FeatureExtractor, images: Tensor, batch_size: int) -> tuple[Tensor, Tensor]:
-    """Features and logits of uint8 ``images``, ``batch_size`` at a time."""
-    parts = [extractor(chunk) for chunk in images.split(batch_size)]
+def extract(extractor: FeatureExtractor, images: Tensor, batch_size: int, desc: str = "") -> tuple[Tensor, Tensor]:
+    """Features and logits of uint8 ``images``, ``batch_size`` at a time (a progress bar named ``desc``)."""
+    chunks = images.split(batch_size)
+    parts = [extractor(chunk) for chunk in bar(chunks, len(chunks), desc, "batch", enabled=bool(desc))]
     return torch.cat([f for f, _ in parts]), torch.cat([lg for _, lg in parts])
 
 
-def real_reference(datamodule: Any, extractor: FeatureExtractor, settings: Settings) -> dict[str, Any]:
+def real_reference(datamodule: Any, extractor: FeatureExtractor, settings: Settings,
+                   progress: bool = False) -> dict[str, Any]:
     """Features and statistics of the real images, cached on disk by dataset (+ content
     fingerprint), split, extractor, image size, number of images and seed."""
     split, spec = settings.real_split, cache.dataset_spec(datamodule)
@@ -145,7 +148,7 @@ def real_reference(datamodule: Any, extractor: FeatureExtractor, settings: Setti
         order = torch.randperm(n, generator=torch.Generator().manual_seed(settings.seed))
         indices = order[: settings.num_real].sort().values
     images, labels = cache.split_tensors(datamodule, split, indices)
-    features, logits = extract(extractor, images, settings.batch_size)
+    features, logits = extract(extractor, images, settings.batch_size, f"real {split} statistics" if progress else "")
     classes = range(datamodule.num_classes if datamodule.num_classes >= 2 else 0)
     reference = {
         "indices": indices, "features": features, "logits": logits, "labels": labels.long(),
@@ -160,7 +163,8 @@ def real_reference(datamodule: Any, extractor: FeatureExtractor, settings: Setti
 
 
 @torch.no_grad()
-def generate(model: Any, n: int, labels: Tensor | None, settings: Settings, value_range: tuple[float, float]) -> Tensor:
+def generate(model: Any, n: int, labels: Tensor | None, settings: Settings, value_range: tuple[float, float],
+             progress: bool = False) -> Tensor:
     """``n`` uint8 samples from ``model.generate`` in eval mode (the EMA generator if any), fp32,
     with seeded noise; the global RNG state is left untouched."""
     device = model.device
@@ -171,7 +175,7 @@ def generate(model: Any, n: int, labels: Tensor | None, settings: Settings, valu
     try:
         with torch.random.fork_rng(devices=devices), torch.autocast(device.type, enabled=False):
             torch.manual_seed(settings.seed)
-            for start in range(0, n, settings.batch_size):
+            for start in bar(range(0, n, settings.batch_size), desc="generating", unit="batch", enabled=progress):
                 size = min(settings.batch_size, n - start)
                 if labels is None:
                     images = model.generate(n=size)
@@ -187,16 +191,19 @@ def generate(model: Any, n: int, labels: Tensor | None, settings: Settings, valu
 
 
 def evaluate(model: Any, datamodule: Any, extractor: FeatureExtractor, settings: Settings,
-             classifier: FeatureExtractor | None = None, classifier_record: dict[str, Any] | None = None) -> Report:
+             classifier: FeatureExtractor | None = None, classifier_record: dict[str, Any] | None = None,
+             progress: bool = False) -> Report:
     """Every metric of ``model``'s samples against ``datamodule``'s real images.
 
     ``extractor`` gives FID, KID, IS, precision/recall, density/coverage and nearest neighbours;
     ``classifier`` (a dataset classifier, possibly the extractor itself) gives class predictions:
     mode coverage and, for conditional models (``model.conditional``), label accuracy and
-    per-class FID. ``classifier_record["test_accuracy"]`` goes into the protocol.
+    per-class FID, and, when it is not the extractor, ``fid_classifier``: FID in its features, beside
+    the extractor's (e.g. Inception's). ``classifier_record["test_accuracy"]`` goes into the protocol.
+    ``progress``: progress bars for the real statistics, the samples and their features.
     """
     start = time.perf_counter()
-    ref = real_reference(datamodule, extractor, settings)
+    ref = real_reference(datamodule, extractor, settings, progress)
     num_classes = datamodule.num_classes if datamodule.num_classes >= 2 else 0
     data_fractions = scores.class_fractions(ref["labels"], num_classes) if num_classes else None
     conditional = bool(getattr(model, "conditional", False)) and data_fractions is not None
@@ -204,8 +211,8 @@ def evaluate(model: Any, datamodule: Any, extractor: FeatureExtractor, settings:
     if conditional:
         drawn = torch.Generator().manual_seed(settings.seed)
         labels = torch.multinomial(data_fractions.float(), settings.num_fake, replacement=True, generator=drawn)
-    images = generate(model, settings.num_fake, labels, settings, tuple(model.value_range))
-    features, logits = extract(extractor, images, settings.batch_size)
+    images = generate(model, settings.num_fake, labels, settings, tuple(model.value_range), progress)
+    features, logits = extract(extractor, images, settings.batch_size, "sample features" if progress else "")
     real = ref["features"]
 
     m: dict[str, float] = {"fid": scores.fid(ref["stats"], scores.fid_statistics(features))}
@@ -218,8 +225,12 @@ def evaluate(model: Any, datamodule: Any, extractor: FeatureExtractor, settings:
     m["nn_distance"], m["nn_distance_real"] = float(nn_dist[:, 0].mean()), ref["nn_distance"]
 
     fractions = None
+    class_logits = logits
+    if classifier is not None and classifier is not extractor:
+        class_ref = real_reference(datamodule, classifier, settings, progress)
+        class_features, class_logits = extract(classifier, images, settings.batch_size)
+        m["fid_classifier"] = scores.fid(class_ref["stats"], scores.fid_statistics(class_features))
     if classifier is not None and data_fractions is not None:
-        class_logits = logits if classifier is extractor else extract(classifier, images, settings.batch_size)[1]
         fractions = _class_metrics(m, class_logits.argmax(1), labels, features, ref, data_fractions, settings)
     neighbours = _neighbours(images, nn_idx, ref, datamodule, settings)
     m["eval_seconds"] = time.perf_counter() - start

@@ -274,3 +274,21 @@ def test_an_error_during_training_keeps_its_traceback(tmp_path):
     with pytest.raises(TrainingError, match="training stopped at batch 1") as error:
         main(["fit", "--model", f"{__name__}.RaisesMidTraining", "--data", "EmbeddedMNIST", *TINY, f"--runs_dir={tmp_path}"])
     assert isinstance(error.value.__cause__, ValueError) and "second step" in str(error.value.__cause__)
+
+
+def test_the_end_of_fit_summary_shows_every_path_alike_and_the_seed_is_explicit(tmp_path, monkeypatch, capsys):
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    args = ["fit", "--model", "DCGAN", "--data", "EmbeddedMNIST", *SMALL_MNIST, *TINY]
+    for runs_dir, relative in (("runs", True), (str(elsewhere), False)):
+        run = Path(main([*args, f"--runs_dir={runs_dir}"]).trainer.default_root_dir)
+        lines = [line for line in capsys.readouterr().out.splitlines() if line.split(":")[0] in SUMMARY]
+        paths = [Path(line.split(":", 1)[1].strip()) for line in lines]
+        assert [line.split(":")[0] for line in lines] == list(SUMMARY)
+        assert all(not p.is_absolute() for p in paths) if relative else all(p.is_absolute() for p in paths)
+        assert all(p.exists() for p in paths) and paths[2] == paths[0] / "checkpoints" / "last.ckpt"
+        assert yaml.safe_load((run / "config.yaml").read_text())["seed_everything"] == 0  # reproducible by default
+
+
+SUMMARY = ("Run directory", "Sample grid", "Checkpoint")

@@ -81,3 +81,29 @@ def test_cli_never_waits_for_input_without_credentials(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "W&B: no API key" in done.stdout
     assert list(tmp_path.glob("*/wandb/offline-run-*"))
+
+
+KILLED_RUN = """
+import os, sys
+from lit_gan import tracking
+tracking.wandb_logger(sys.argv[1], tracking.WandbSettings(), verbose=False)  # the first import of wandb
+from wandb.sdk.artifacts.artifact import Artifact
+from wandb.sdk.data_types._private import MEDIA_TMP
+print(MEDIA_TMP.name, Artifact._TMP_DIR.name)
+os._exit(0) if sys.argv[2] == "killed" else sys.exit(0)  # killed: no exit handlers run
+"""
+
+
+def test_wandb_temporary_folders_live_in_the_run(tmp_path):
+    system_tmp = tmp_path / "tmp"
+    system_tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(system_tmp), "WANDB_MODE": "offline"}
+    for ending in ("killed", "exits"):
+        run = tmp_path / ending
+        done = subprocess.run([sys.executable, "-c", KILLED_RUN, str(run), ending], env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        folders = [Path(p) for p in done.stdout.split()]
+        assert [p.parent for p in folders] == [run / "wandb"] * 2 and folders[0].name.endswith("wandb-media")
+        assert all(p.is_dir() for p in folders) == (ending == "killed")  # a normal exit removes them
+    assert list(system_tmp.glob("*wandb*")) == []  # nothing in the system temp dir, even from the killed process
