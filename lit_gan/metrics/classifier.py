@@ -182,7 +182,7 @@ def load_or_train(datamodule: Any, cache_root: str | Path | None = None, width: 
             model.load_state_dict(stored["state_dict"])
             return model.to(device).eval(), {**stored["record"], "path": str(path)}
         images, labels = cache.split_tensors(datamodule, "train")
-        rank_zero_info(f"Training a {spec['class']} classifier for the evaluation's features ({steps} steps of "
+        rank_zero_info(f"Training the {spec['class']} classifier for the evaluation's features ({steps} steps of "
                        f"{min(batch_size, len(images))} images; once per dataset, cached in {path})")
         start = time.perf_counter()
         train(model.to(device), images, labels, steps, batch_size, seed, progress)

@@ -18,7 +18,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from PIL import Image
 
-from lit_gan.callbacks import Evaluation
+from lit_gan.callbacks import Evaluation, metrics as callback_module
+from lit_gan.data import CIFAR10, EmbeddedMNIST
 from lit_gan.cli import RUN_DIR_ENV, main
 from lit_gan.metrics import Settings
 from lit_gan.models import GAN
@@ -123,6 +124,17 @@ def test_auto_extractor_is_the_classifier_for_labelled_data_and_inception_otherw
     assert auto.extractor_for(SimpleNamespace(num_classes=1)) == "inception"  # e.g. CIFAR-10 horses only
     assert auto.extractor_for(SimpleNamespace(num_classes=0)) == "inception"
     assert Evaluation(extractor="inception").extractor_for(SimpleNamespace(num_classes=10)) == "inception"
+
+
+def test_auto_reports_inception_fid_on_paper_datasets_when_its_weights_are_at_hand(tmp_path, monkeypatch):
+    cifar, mnist = CIFAR10(data_dir=str(tmp_path), download=False), EmbeddedMNIST()
+    assert Evaluation().extractor_for(cifar) == "classifier"  # no weights here: works offline
+    weights = tmp_path / "weights.pth"
+    weights.write_bytes(b"")
+    monkeypatch.setattr(callback_module, "inception_weights", lambda path=None: str(weights))
+    assert Evaluation().extractor_for(cifar) == "inception"  # comparable with papers
+    assert Evaluation().extractor_for(mnist) == "classifier"  # no paper reports Inception FID on it
+    assert Evaluation(extractor="classifier").extractor_for(cifar) == "classifier"
 
 
 @pytest.mark.integration  # two processes: an end-to-end run

@@ -9,7 +9,8 @@ import math
 import pytest
 import torch
 
-from lit_gan.metrics import ClassifierExtractor, Settings
+from lit_gan.metrics import Classifier, ClassifierExtractor, Settings
+from lit_gan.metrics.evaluate import evaluate
 from tests.metrics.conftest import evaluation, same
 from tests.metrics.fakes import RealDigits, UnitRange
 
@@ -86,3 +87,18 @@ def test_settings_parse_a_mapping_and_name_unknown_keys():
         Settings.parse({"num_fakes": 8})
     with pytest.raises(TypeError, match="must be a Settings or a mapping of its fields, got int"):
         Settings.parse(5)
+
+
+def test_the_classifiers_fid_is_given_beside_another_extractors(mnist, cache_dir):
+    """With another feature extractor (Inception on CIFAR-10), FID in the dataset classifier's
+    features is reported too, as `fid_classifier`: the same number the classifier alone gives."""
+    model = RealDigits(mnist.train_set.images, mnist.train_set.labels, only=3)
+    callback = evaluation(cache_dir)
+    features, classifier, record = callback.networks(model, mnist)
+    alone = callback.evaluate(model, mnist).metrics
+    other = ClassifierExtractor(Classifier(tuple(mnist.image_shape), 10, width=8).eval())  # stands in for Inception
+    beside = evaluate(model, mnist, other, callback.settings, classifier, record).metrics
+    assert "fid_classifier" not in alone
+    assert beside["fid_classifier"] == pytest.approx(alone["fid"], rel=1e-5)
+    assert beside["fid"] != pytest.approx(alone["fid"], rel=1e-3)  # the other extractor's own FID
+    assert beside["classes_covered"] == alone["classes_covered"] == 1  # classes still from the classifier
