@@ -191,8 +191,13 @@ def lit_gan(cmd: list[str], log: Path, name: str, threads: int, cores: set[int] 
 
 # ----- Stacked MNIST: fits stopped by a CPU budget, then one `lit-gan validate` each -------------
 VALIDATED = "metrics/validate-last.json"
-LITERATURE: list[tuple[str, str, str, str]] = []
-"""(model, modes, KL, source: paper and table) as printed in the papers (filled in below)."""
+UNVERIFIED = "Lin et al. 2018 (PacGAN), Table 3, as quoted from memory in issue 13: not checked against the paper"
+LITERATURE: list[tuple[str, str, str, str]] = [
+    ("DCGAN", "99", "3.4", UNVERIFIED), ("Unrolled GAN", "49", "4.3", UNVERIFIED), ("VEEGAN", "150", "2.95", UNVERIFIED),
+    ("PacDCGAN2", "1,000", "0.06", UNVERIFIED), ("R3GAN", "1,000", "≈0.03", "Huang et al. 2024, as quoted in issue 13: not checked"),
+]
+"""(model, modes, KL, source). None could be verified here: the search tool holds only the
+papers' first pages, and the PacGAN repository keeps its Table 3 as an image."""
 
 
 def fit_and_validate(run: Run, study: str, overrides: list[str], reuse: bool, cores: set[int]) -> Path:
@@ -227,23 +232,25 @@ def stacked_report(name: str, study: Study, dirs: dict[Run, Path], jobs: int, ov
                     f"{m['mode_kl']:.2f} | {m['fid']:.1f} | {m['is_mean']:.0f} | ![{run.name}]({picture}) |")
     assert real is not None
     m, p = real["metrics"], real["protocol"]
-    lines = [f"# {study.title}", "", f"**Question.** {study.question}", "",
-             f"**Budget and protocol.** Each run is `lit-gan fit --config bench/studies/configs/stacked/base.yaml "
-             f"--config bench/studies/configs/stacked/<run>.yaml`: StackedMNIST built from {p['dataset']['args']['source_name']} "
-             f"({p['dataset']['args']['epoch_size']:,} training stacks), seed 0, stopped by `CPUBudget` after the same "
-             f"CPU time in training batches (one thread, pinned, {jobs} runs side by side on a shared machine), then "
-             f"`lit-gan validate` of last.ckpt. Modes: {p['modes']['num_fake']:,} samples, each channel read by the "
-             f"digit classifier (digit test accuracy {p['modes']['digit_accuracy']:.3f}; all "
-             f"three digits right on {m['classifier_accuracy']:.1%} of test stacks); a mode is covered with at least one "
-             f"sample; KL(generated || uniform) in nats (log 1000 = {m['mode_kl_max']:.2f} for a single mode). FID and IS "
-             f"in the same classifier's features (per-channel features side by side, 1,000-way logits), "
-             f"{p['num_fake']:,} samples vs {p['num_real']:,} real training stacks. `python bench/studies/run.py stacked "
-             f"--jobs {jobs}` reruns everything.", "",
+    source, stacks = p["dataset"]["args"]["source_name"], p["dataset"]["args"]["epoch_size"]
+    budget = ("**Budget and protocol.** Each run is `lit-gan fit --config bench/studies/configs/stacked/base.yaml "
+              f"--config bench/studies/configs/stacked/<run>.yaml`: StackedMNIST built from {source} "
+              f"({stacks:,} training stacks), seed 0, stopped by `CPUBudget` after the same "
+              f"CPU time in training batches (one thread, pinned, {jobs} runs side by side on a shared machine), then "
+              f"`lit-gan validate` of last.ckpt. Modes: {p['modes']['num_fake']:,} samples, each channel read by the "
+              f"digit classifier (digit test accuracy {p['modes']['digit_accuracy']:.3f}; all "
+              f"three digits right on {m['classifier_accuracy']:.1%} of test stacks); a mode is covered with at least one "
+              f"sample; KL(generated || uniform) in nats (log 1000 = {m['mode_kl_max']:.2f} for a single mode). FID and IS "
+              f"in the same classifier's features (per-channel features side by side, 1,000-way logits), "
+              f"{p['num_fake']:,} samples vs {p['num_real']:,} real training stacks. `python bench/studies/run.py stacked "
+              f"--jobs {jobs}` reruns everything.")
+    lines = [*header(study), budget, "",
              "| run | CPU-min | batches | images | modes | KL | FID | IS | last sample grid |", "|---|---:|---:|---:|---:|---:|---:|---:|---|",
              f"| real stacks (reference) | – | – | – | {m['modes_real']:.0f} | {m['mode_kl_real']:.2f} | 0 | {m['is_real_mean']:.0f} | |",
              *rows]
     if LITERATURE:
-        lines += ["", "The literature (as printed; other networks, budgets and classifiers, so only the trend compares):", "",
+        lines += ["", "The literature (other networks, budgets and classifiers: only the trend compares; **unverified**, see the "
+                  "source column):", "",
                   "| model | modes | KL | source |", "|---|---:|---:|---|", *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in LITERATURE]]
     lines += ["", "Commands:", "", *[f"- {run.name}: `{' '.join([run.command(), *overrides])}`, then `lit-gan validate "
                                       f"--config <run>/config.yaml --ckpt_path <run>/checkpoints/last.ckpt`" for run in dirs]]
@@ -269,6 +276,11 @@ def summarise(run_dir: Path) -> dict:
     last = json.loads(sorted((run_dir / "metrics").glob("epoch_*.json"))[-1].read_text())
     return {"seconds": seconds, "fid": column("val/fid"), "is": column("val/is_mean"), **curves, "final": final,
             "metrics": last["metrics"], "protocol": last["protocol"], "dir": run_dir}
+
+
+def header(study: Study) -> list[str]:
+    """A study report's title and question; the budget paragraph follows."""
+    return [f"# {study.title}", "", f"**Question.** {study.question}", ""]
 
 
 def fmt(value: float | None) -> str:
@@ -353,8 +365,8 @@ def report(name: str, study: Study, results: dict[Run, dict], jobs: int, threads
     rerun = " ".join(["python bench/studies/run.py", name.partition("-")[0], *([f"--tag {tag} --", *overrides] if tag else [])])
     first = next(iter(results.values()))
     protocol, m = first["protocol"], first["metrics"]
-    lines = [f"# {study.title}", "", f"**Question.** {study.question}", "",
-             f"**Budget and protocol.** Each run is `lit-gan fit --config bench/studies/configs/base.yaml --config "
+    lines = [*header(study),
+             f"Each run is `lit-gan fit --config bench/studies/configs/base.yaml --config "
              f"bench/studies/configs/<run config>`: 10 epochs of the embedded MNIST (4,500 training digits) unless "
              f"its config says otherwise, seed 0, CPU, {jobs} run(s) side by side with {threads} thread(s) each. "
              f"Metrics after the last epoch in {protocol['extractor']} features (test accuracy "
@@ -363,6 +375,7 @@ def report(name: str, study: Study, results: dict[Run, dict], jobs: int, threads
              f"{m.get('is_real_mean', float('nan')):.2f}. D loss, G loss, D(x) and D(G(z)) are means over the last epoch; s/epoch and CPU-min "
              f"count training only (the evaluations' time, about 3 s each, is left out). "
              f"`{rerun}` reruns everything.", ""]
+    lines[-2] = "**Budget and protocol.** " + lines[-2]
     if overrides:
         lines[-2] += f" Every run here also had `{' '.join(overrides)}`."
     for run, r in results.items():  # e.g. another dataset: its own classifier, FIDs not comparable
