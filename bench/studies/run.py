@@ -22,6 +22,7 @@ import csv
 import itertools
 import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
@@ -43,6 +44,7 @@ class Run:
     name: str
     config: str  # under configs/
     args: tuple[str, ...] = ()  # command-line overrides (the sweep's grid points)
+    base: str = "base.yaml"  # under configs/: what every run of the study shares
 
     @property
     def slug(self) -> str:
@@ -50,7 +52,7 @@ class Run:
 
     def command(self) -> str:
         rel = CONFIGS.relative_to(REPO)  # commands run from the repository's root
-        return " ".join(["lit-gan fit", f"--config {rel}/base.yaml", f"--config {rel}/{self.config}", *self.args])
+        return " ".join(["lit-gan fit", f"--config {rel}/{self.base}", f"--config {rel}/{self.config}", *self.args])
 
 
 @dataclass
@@ -139,6 +141,12 @@ STUDIES: dict[str, Study] = {
         Run("4 D steps", "004/d_steps_4.yaml"), Run("4 D steps, 40 epochs", "004/d_steps_4_equal_g.yaml"),
         Run("ACGAN", "004/acgan.yaml"),
     ], "Does the minimax loss stall, do 4 D steps per G step help (at equal batches, and at equal G updates), does ACGAN cover the classes?"),
+    "stacked": Study("Stacked MNIST (1,000 modes): remedies for mode collapse at an equal CPU budget", [
+        Run(name, f"stacked/{config}.yaml", base="stacked/base.yaml") for name, config in (
+            ("DCGAN", "dcgan"), ("DCGAN + minibatch discrimination", "dcgan_mbd"), ("DCGAN + packing 2", "dcgan_pack2"),
+            ("DCGAN + minibatch std", "dcgan_mbstd"), ("unrolled DCGAN", "dcgan_unrolled"), ("WGAN-GP", "wgan_gp"),
+            ("tuned DCGAN (best recipe)", "dcgan_tuned"))
+    ], "How many of the 1,000 modes does each remedy reach, and how evenly, after the same CPU time?"),
     "sweep": Study("The search behind the configs' defaults: quality per CPU-minute", [r for g in SWEEP.values() for r in g],
                    "Which learning rate, batch size and critic steps give the lowest FID after 10 epochs?", groups=SWEEP),
 }
@@ -147,7 +155,10 @@ KEYS = {"fid": "FID", "kid_mean": "KID", "is_mean": "IS", "precision": "precisio
 
 
 def finished(run_dir: Path) -> bool:
-    """Whether the run in `run_dir` trained all the epochs its saved config asked for."""
+    """Whether the run in `run_dir` trained all the epochs its saved config asked for (budgeted
+    runs: whether it was validated)."""
+    if (run_dir / VALIDATED).is_file():
+        return True
     try:
         epochs = yaml.safe_load((run_dir / "config.yaml").read_text())["trainer"]["max_epochs"]
         done = [r for r in csv.DictReader(open(run_dir / "metrics.csv")) if r.get("train/epoch_seconds")]
@@ -156,21 +167,94 @@ def finished(run_dir: Path) -> bool:
     return len(done) >= epochs and any((run_dir / "metrics").glob("epoch_*.json"))
 
 
-def fit(run: Run, study: str, threads: int, overrides: list[str], reuse: bool) -> Path:
+def fit(run: Run, study: str, threads: int, overrides: list[str], reuse: bool, cores: set[int] | None = None) -> Path:
     run_dir = RUNS / study / run.slug
     if reuse and finished(run_dir):
         print(f"reused: {run.name} ({run_dir})", flush=True)
         return run_dir
-    cmd = [sys.executable, "-m", "lit_gan", "fit", "--config", str(CONFIGS / "base.yaml"), "--config",
+    cmd = [sys.executable, "-m", "lit_gan", "fit", "--config", str(CONFIGS / run.base), "--config",
            str(CONFIGS / run.config), *run.args, *overrides, f"--trainer.default_root_dir={run_dir}"]
-    env = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "offline"), "OMP_NUM_THREADS": str(threads)}
-    log = RUNS / study / f"{run.slug}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as out:
-        if subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO).returncode:
-            raise SystemExit(f"{run.name} failed: see {log}")
-    print(f"done: {run.name}", flush=True)
+    lit_gan(cmd, RUNS / study / f"{run.slug}.log", run.name, threads, cores)
     return run_dir
+
+
+def lit_gan(cmd: list[str], log: Path, name: str, threads: int, cores: set[int] | None = None) -> None:
+    """Run a lit-gan command (offline W&B, `threads` threads, pinned to `cores` if given) into `log`."""
+    env = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "offline"), "OMP_NUM_THREADS": str(threads)}
+    log.parent.mkdir(parents=True, exist_ok=True)
+    pin = (lambda: os.sched_setaffinity(0, cores)) if cores else None
+    with open(log, "w") as out:
+        if subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, preexec_fn=pin).returncode:
+            raise SystemExit(f"{name} failed: see {log}")
+    print(f"done: {name} ({log.stem})", flush=True)
+
+
+# ----- Stacked MNIST: fits stopped by a CPU budget, then one `lit-gan validate` each -------------
+VALIDATED = "metrics/validate-last.json"
+UNVERIFIED = "Lin et al. 2018 (PacGAN), Table 3, as quoted from memory in issue 13: not checked against the paper"
+LITERATURE: list[tuple[str, str, str, str]] = [
+    ("DCGAN", "99", "3.4", UNVERIFIED), ("Unrolled GAN", "49", "4.3", UNVERIFIED), ("VEEGAN", "150", "2.95", UNVERIFIED),
+    ("PacDCGAN2", "1,000", "0.06", UNVERIFIED), ("R3GAN", "1,000", "≈0.03", "Huang et al. 2024, as quoted in issue 13: not checked"),
+]
+"""(model, modes, KL, source). None could be verified here: the search tool holds only the
+papers' first pages, and the PacGAN repository keeps its Table 3 as an image."""
+
+
+def fit_and_validate(run: Run, study: str, overrides: list[str], reuse: bool, cores: set[int]) -> Path:
+    """The budgeted fit, then `lit-gan validate` of its last checkpoint (the mode count over the
+    data's 26,000 samples), one thread pinned to `cores`."""
+    run_dir = RUNS / study / run.slug
+    if reuse and (run_dir / VALIDATED).is_file():
+        print(f"reused: {run.name} ({run_dir})", flush=True)
+        return run_dir
+    fit(run, study, 1, overrides, False, cores)
+    cmd = [sys.executable, "-m", "lit_gan", "validate", "--config", str(run_dir / "config.yaml"),
+           "--ckpt_path", str(run_dir / "checkpoints" / "last.ckpt"), "--trainer.logger=false"]
+    lit_gan(cmd, RUNS / study / f"{run.slug}.validate.log", run.name, 1, cores)
+    return run_dir
+
+
+def stacked_report(name: str, study: Study, dirs: dict[Run, Path], jobs: int, overrides: list[str]) -> str:
+    from lit_gan.checkpoint_io import read_checkpoint
+
+    rows, real = [], None
+    for run, run_dir in dirs.items():
+        record = json.loads((run_dir / VALIDATED).read_text())
+        m, real = record["metrics"], record
+        config = yaml.safe_load((run_dir / "config.yaml").read_text())
+        batches = read_checkpoint(run_dir / "checkpoints" / "last.ckpt").get("batches_seen", 0)
+        minutes = [float(r["train/cpu_minutes"]) for r in csv.DictReader(open(run_dir / "metrics.csv")) if r.get("train/cpu_minutes")]
+        images = batches * config["data"]["init_args"]["batch_size"]
+        grids = sorted((run_dir / "samples").glob("*.png"), key=lambda p: p.stat().st_mtime)
+        picture = f"{name}_{run.slug}_samples.png"
+        shutil.copy(grids[-1], RESULTS / picture)
+        rows.append(f"| {run.name} | {max(minutes):.1f} | {batches:,} | {images / 1000:.0f}k | {m['modes']:.0f} | "
+                    f"{m['mode_kl']:.2f} | {m['fid']:.1f} | {m['is_mean']:.0f} | ![{run.name}]({picture}) |")
+    assert real is not None
+    m, p = real["metrics"], real["protocol"]
+    source, stacks = p["dataset"]["args"]["source_name"], p["dataset"]["args"]["epoch_size"]
+    budget = ("**Budget and protocol.** Each run is `lit-gan fit --config bench/studies/configs/stacked/base.yaml "
+              f"--config bench/studies/configs/stacked/<run>.yaml`: StackedMNIST built from {source} "
+              f"({stacks:,} training stacks), seed 0, stopped by `CPUBudget` after the same "
+              f"CPU time in training batches (one thread, pinned, {jobs} runs side by side on a shared machine), then "
+              f"`lit-gan validate` of last.ckpt. Modes: {p['modes']['num_fake']:,} samples, each channel read by the "
+              f"digit classifier (digit test accuracy {p['modes']['digit_accuracy']:.3f}; all "
+              f"three digits right on {m['classifier_accuracy']:.1%} of test stacks); a mode is covered with at least one "
+              f"sample; KL(generated || uniform) in nats (log 1000 = {m['mode_kl_max']:.2f} for a single mode). FID and IS "
+              f"in the same classifier's features (per-channel features side by side, 1,000-way logits), "
+              f"{p['num_fake']:,} samples vs {p['num_real']:,} real training stacks. `python bench/studies/run.py stacked "
+              f"--jobs {jobs}` reruns everything.")
+    lines = [*header(study), budget, "",
+             "| run | CPU-min | batches | images | modes | KL | FID | IS | last sample grid |", "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+             f"| real stacks (reference) | – | – | – | {m['modes_real']:.0f} | {m['mode_kl_real']:.2f} | 0 | {m['is_real_mean']:.0f} | |",
+             *rows]
+    if LITERATURE:
+        lines += ["", "The literature (other networks, budgets and classifiers: only the trend compares; **unverified**, see the "
+                  "source column):", "",
+                  "| model | modes | KL | source |", "|---|---:|---:|---|", *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in LITERATURE]]
+    lines += ["", "Commands:", "", *[f"- {run.name}: `{' '.join([run.command(), *overrides])}`, then `lit-gan validate "
+                                      f"--config <run>/config.yaml --ckpt_path <run>/checkpoints/last.ckpt`" for run in dirs]]
+    return "\n".join(lines) + "\n"
 
 
 def summarise(run_dir: Path) -> dict:
@@ -192,6 +276,11 @@ def summarise(run_dir: Path) -> dict:
     last = json.loads(sorted((run_dir / "metrics").glob("epoch_*.json"))[-1].read_text())
     return {"seconds": seconds, "fid": column("val/fid"), "is": column("val/is_mean"), **curves, "final": final,
             "metrics": last["metrics"], "protocol": last["protocol"], "dir": run_dir}
+
+
+def header(study: Study) -> list[str]:
+    """A study report's title and question; the budget paragraph follows."""
+    return [f"# {study.title}", "", f"**Question.** {study.question}", ""]
 
 
 def fmt(value: float | None) -> str:
@@ -276,8 +365,8 @@ def report(name: str, study: Study, results: dict[Run, dict], jobs: int, threads
     rerun = " ".join(["python bench/studies/run.py", name.partition("-")[0], *([f"--tag {tag} --", *overrides] if tag else [])])
     first = next(iter(results.values()))
     protocol, m = first["protocol"], first["metrics"]
-    lines = [f"# {study.title}", "", f"**Question.** {study.question}", "",
-             f"**Budget and protocol.** Each run is `lit-gan fit --config bench/studies/configs/base.yaml --config "
+    lines = [*header(study),
+             f"Each run is `lit-gan fit --config bench/studies/configs/base.yaml --config "
              f"bench/studies/configs/<run config>`: 10 epochs of the embedded MNIST (4,500 training digits) unless "
              f"its config says otherwise, seed 0, CPU, {jobs} run(s) side by side with {threads} thread(s) each. "
              f"Metrics after the last epoch in {protocol['extractor']} features (test accuracy "
@@ -286,6 +375,7 @@ def report(name: str, study: Study, results: dict[Run, dict], jobs: int, threads
              f"{m.get('is_real_mean', float('nan')):.2f}. D loss, G loss, D(x) and D(G(z)) are means over the last epoch; s/epoch and CPU-min "
              f"count training only (the evaluations' time, about 3 s each, is left out). "
              f"`{rerun}` reruns everything.", ""]
+    lines[-2] = "**Budget and protocol.** " + lines[-2]
     if overrides:
         lines[-2] += f" Every run here also had `{' '.join(overrides)}`."
     for run, r in results.items():  # e.g. another dataset: its own classifier, FIDs not comparable
@@ -332,6 +422,25 @@ def main() -> None:
         p.error(f"{', '.join(existing)} exist: move them away to rerun (results are never overwritten)")
     if study.prepare:
         study.prepare()
+    if a.study == "stacked":  # one thread per run, each pinned to its own core
+        free: queue.Queue[int] = queue.Queue()
+        for core in sorted(os.sched_getaffinity(0))[-a.jobs:]:
+            free.put(core)
+
+        def pinned(run: Run) -> Path:
+            core = free.get()
+            try:
+                return fit_and_validate(run, name, a.overrides, a.reuse, {core})
+            finally:
+                free.put(core)
+
+        with ThreadPoolExecutor(a.jobs) as pool:
+            dirs = dict(zip(study.runs, pool.map(pinned, study.runs)))
+        RESULTS.mkdir(exist_ok=True)
+        text = stacked_report(name, study, dirs, a.jobs, a.overrides)
+        (RESULTS / f"{name}.md").write_text(text)
+        print(text)
+        return
     with ThreadPoolExecutor(a.jobs) as pool:
         dirs = list(pool.map(lambda run: fit(run, name, threads, a.overrides, a.reuse), study.runs))
     results = {run: summarise(d) for run, d in zip(study.runs, dirs)}

@@ -16,6 +16,7 @@ from lit_gan.metrics import cache
 from lit_gan.metrics.classifier import STEPS, load_checkpoint, load_or_train
 from lit_gan.metrics.evaluate import Report, Settings, evaluate
 from lit_gan.metrics.extractors import ClassifierExtractor, FeatureExtractor, InceptionExtractor, inception_weights
+from lit_gan.metrics.modes import mode_metrics
 
 
 class Evaluation(L.Callback):
@@ -26,7 +27,10 @@ class Evaluation(L.Callback):
     distance of a sample to its nearest real image in feature space; ``nn_distance_real``: the
     same for real images among themselves) and, with class metrics, ``classes_covered``,
     ``class_kl``, ``classifier_accuracy`` and for conditional models ``label_accuracy``,
-    ``fid_class/<c>`` and ``fid_class_mean``.
+    ``fid_class/<c>`` and ``fid_class_mean``. Data with many discrete modes (a ``mode_samples``
+    attribute: StackedMNIST) adds ``modes``, ``mode_kl`` and the real data's ``modes_real``,
+    ``mode_kl_real`` (:mod:`lit_gan.metrics.modes`); data with an ``evaluation_classifier``
+    supplies its own classifier.
 
     Runs in ``on_validation_epoch_end`` (so ``ModelCheckpoint(monitor="val/fid")`` sees it; not
     in the sanity check) every ``every_n_epochs`` epochs of a fit, at every ``validate``, and in
@@ -118,6 +122,8 @@ class Evaluation(L.Callback):
         if extractor == "classifier" or (self.class_metrics and datamodule.num_classes >= 2):
             if self.classifier_path:
                 net, record = load_checkpoint(self.classifier_path, datamodule, model.device)
+            elif hasattr(datamodule, "evaluation_classifier"):  # data with its own (e.g. StackedMNIST's per channel)
+                net, record = datamodule.evaluation_classifier(self.settings.cache_dir, model.device)
             else:
                 net, record = load_or_train(datamodule, self.settings.cache_dir, steps=self.classifier_steps,
                                             epochs=self.classifier_epochs, device=model.device, progress=self.progress)
@@ -129,6 +135,10 @@ class Evaluation(L.Callback):
         """Every metric of ``model`` against ``datamodule`` (no Trainer needed); kept in ``self.last``."""
         features, classifier, record = self.networks(model, datamodule)
         self.last = evaluate(model, datamodule, features, self.settings, classifier, record, self.progress)
+        if classifier is not None and getattr(datamodule, "mode_samples", 0):  # data with many modes: count them
+            metrics, protocol = mode_metrics(model, datamodule, classifier, self.settings)
+            self.last.protocol["modes"] = {**protocol, "digit_accuracy": (record or {}).get("digit_test_accuracy")}
+            self.last.metrics.update(metrics, eval_seconds=self.last.metrics["eval_seconds"] + metrics["mode_seconds"])
         return self.last
 
     # ----- Lightning hooks ----------------------------------------------------------------------
@@ -196,6 +206,9 @@ class Evaluation(L.Callback):
         rank_zero_info(f"{stage}: FID {m['fid']:.3f}{beside}, KID {m['kid_mean']:.4f}, IS {m['is_mean']:.2f} ± {m['is_std']:.2f} "
                        f"(real {m['is_real_mean']:.2f}) [{p['extractor']}, {p['num_fake']} generated vs {p['num_real']} "
                        f"{p['real_split']} images {'x'.join(map(str, p['image_shape']))}{accuracy}]")
+        if "modes" in m:
+            rank_zero_info(f"{stage}: {m['modes']:.0f} of {p['modes']['num_modes']} modes, KL {m['mode_kl']:.3f} (real "
+                           f"{m['modes_real']:.0f}, {m['mode_kl_real']:.3f}) [{p['modes']['num_fake']} samples]")
 
 
 def _is_generator(module: Any) -> bool:

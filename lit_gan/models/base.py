@@ -364,7 +364,11 @@ class GAN(L.LightningModule):
         self.check_data(getattr(self.trainer, "datamodule", None))
 
     def check_data(self, data: Any) -> None:
-        """Stops when G's output range does not match the data's (e.g. sigmoid vs [-1, 1])."""
+        """Stops when G's output range does not match the data's (e.g. sigmoid vs [-1, 1]), or when
+        a network's own `check_data` refuses the data (e.g. a packing D and the batch size)."""
+        for network in (self.generator, self.discriminator):
+            if data is not None and callable(getattr(network, "check_data", None)):
+                network.check_data(data)
         value_range = tuple(getattr(data, "value_range", ()))
         require(
             not value_range or value_range == self.value_range,

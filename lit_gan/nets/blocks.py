@@ -100,3 +100,55 @@ def hidden_layer(in_features: int, out_features: int, maxout: int, norm: Norm = 
     if maxout >= 2:
         return [Maxout(in_features, out_features, maxout)]
     return [normed(nn.Linear(in_features, out_features), norm), nn.ReLU()]
+
+
+class MinibatchDiscrimination(nn.Module):
+    """Minibatch discrimination (Salimans et al. 2016): a learned tensor T maps each sample's
+    features to `kernels` rows of `kernel_dim`; for each row b, sample i gets
+    sum_{j != i} exp(-||M_i,b - M_j,b||_1) over the other samples of the batch, and these
+    `kernels` values are appended to its features. D sees how close a sample is to the rest of
+    its batch, so a collapsed generator's batches stand out. A batch of one gets zeros."""
+
+    def __init__(self, in_features: int, kernels: int, kernel_dim: int = 5) -> None:
+        super().__init__()
+        if not (isinstance(kernels, int) and kernels >= 1 and isinstance(kernel_dim, int) and kernel_dim >= 1):
+            raise ValueError(f"minibatch discrimination needs positive integer kernels and kernel_dim, got {kernels!r}, {kernel_dim!r}")
+        self.kernels, self.kernel_dim = kernels, kernel_dim
+        self.T = nn.Parameter(torch.randn(in_features, kernels * kernel_dim) * 0.1 / in_features**0.5)
+
+    def forward(self, x: Tensor) -> Tensor:
+        m = (x @ self.T.to(x.dtype)).view(len(x), self.kernels, self.kernel_dim).transpose(0, 1)  # (B, N, C)
+        closeness = torch.exp(-torch.cdist(m.float(), m.float(), p=1)).sum(2) - 1.0  # minus exp(0): itself
+        return torch.cat([x, closeness.t().to(x.dtype)], dim=1)
+
+
+def check_pack(pack: int, outputs: int) -> int:
+    """`pack` (PacGAN's m): a positive integer; a class head needs one output per image, so not with packing."""
+    if not (isinstance(pack, int) and not isinstance(pack, bool) and pack >= 1):
+        raise ValueError(f"pack is the number of samples D judges together (1: no packing), a positive integer; got {pack!r}")
+    if pack > 1 and outputs > 1:
+        raise ValueError(f"pack={pack} gives one logit per pack, but a class head (e.g. the aux_classifier term) needs "
+                         "class logits for every image: use pack 1 with it")
+    return pack
+
+
+def packed(x: Tensor, pack: int, training: bool) -> Tensor:
+    """PacGAN (Lin et al. 2018): (N, C, ...) -> (N / pack, pack * C, ...), consecutive samples side
+    by side along the channels. Training batches must divide; outside training (validation's
+    last batch, single samples) the last pack is filled up with the batch's first samples."""
+    if pack == 1:
+        return x
+    if len(x) % pack:
+        if training:
+            raise ValueError(f"a training batch of {len(x)} images cannot be packed in groups of pack={pack}: "
+                             "set --data.init_args.batch_size to a multiple of it")
+        x = x[torch.arange(-(-len(x) // pack) * pack, device=x.device) % len(x)]
+    return x.reshape(len(x) // pack, pack * x.shape[1], *x.shape[2:])
+
+
+def check_batch_size(data: object, pack: int) -> None:
+    """Refuse data whose training batches cannot be packed (called by the model's data check)."""
+    batch_size = getattr(data, "batch_size", None)
+    if pack > 1 and isinstance(batch_size, int) and batch_size % pack:
+        raise ValueError(f"the discriminator packs {pack} images (pack={pack}) but batch_size={batch_size} is not a "
+                         f"multiple of it; set --data.init_args.batch_size to e.g. {batch_size - batch_size % pack or pack}")

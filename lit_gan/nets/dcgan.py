@@ -10,8 +10,11 @@ from torch import Tensor, nn
 from lit_gan.nets.blocks import (
     VALUE_RANGES,
     Activation,
+    MinibatchDiscrimination,
     MinibatchStd,
     Norm,
+    check_batch_size,
+    check_pack,
     check_shape,
     check_width,
     dcgan_init,
@@ -19,6 +22,7 @@ from lit_gan.nets.blocks import (
     normed,
     one_hot,
     output_activation,
+    packed,
 )
 
 
@@ -97,6 +101,10 @@ class DCGANDiscriminator(nn.Module):
         dropout: dropout after each convolution.
         norm: "batch" (DCGAN), "none" (gradient-penalty critics) or "spectral" (SNGAN).
         minibatch_std: append the batch's feature standard deviation before the head.
+        minibatch_discrimination: kernels of a minibatch discrimination layer (Salimans et al.
+            2016) before the head, e.g. 100 (0: none).
+        pack: judge this many samples together, stacked along the channels (PacGAN, Lin et al.
+            2018): one logit per pack; batch sizes must be multiples of it (1: no packing).
     """
 
     def __init__(
@@ -108,11 +116,14 @@ class DCGANDiscriminator(nn.Module):
         dropout: float = 0.0,
         norm: Norm = "batch",
         minibatch_std: bool = False,
+        minibatch_discrimination: int = 0,
+        pack: int = 1,
     ) -> None:
         super().__init__()
         if norm not in ("batch", "none", "spectral"):
             raise ValueError(f"norm must be 'batch', 'none' or 'spectral', got {norm!r}")
-        c_in, c_out = image_shape[0] + (1 if num_classes else 0), check_width(width)
+        self.pack = check_pack(pack, outputs)
+        c_in, c_out = (image_shape[0] + (1 if num_classes else 0)) * pack, check_width(width)
         size = _square_size(image_shape, "DCGANDiscriminator")
         self.num_classes, self.outputs, self.size = num_classes, outputs, size
         self.label_map = nn.Embedding(num_classes, size * size) if num_classes else None
@@ -123,14 +134,22 @@ class DCGANDiscriminator(nn.Module):
                 layers.append(nn.BatchNorm2d(c_out))
             layers += [nn.LeakyReLU(0.2), *dropout_layer(dropout)]
             c_in, c_out, size = c_out, c_out * 2, (size + 1) // 2
-        self.features = nn.Sequential(*layers, nn.Flatten(), *([MinibatchStd()] if minibatch_std else []))
-        self.head = normed(nn.Linear(c_in * size * size + minibatch_std, outputs), norm)
+        flat = c_in * size * size
+        batch_features = [MinibatchStd()] if minibatch_std else []
+        if minibatch_discrimination:
+            batch_features.append(MinibatchDiscrimination(flat + minibatch_std, minibatch_discrimination))
+        self.features = nn.Sequential(*layers, nn.Flatten(), *batch_features)
+        self.head = normed(nn.Linear(flat + minibatch_std + minibatch_discrimination, outputs), norm)
         dcgan_init(self)
+
+    def check_data(self, data: object) -> None:
+        """Refuse training batches that cannot be packed."""
+        check_batch_size(data, self.pack)
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         if self.label_map is not None:
             if labels is None:
                 raise ValueError("this discriminator is conditional: pass class labels")
             x = torch.cat([x, self.label_map(labels).view(-1, 1, self.size, self.size).to(x.dtype)], dim=1)
-        out = self.head(self.features(x))
+        out = self.head(self.features(packed(x, self.pack, self.training)))
         return out.squeeze(1) if self.outputs == 1 else out

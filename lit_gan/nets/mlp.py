@@ -9,8 +9,11 @@ from torch import Tensor, nn
 from lit_gan.nets.blocks import (
     VALUE_RANGES,
     Activation,
+    MinibatchDiscrimination,
     MinibatchStd,
     Norm,
+    check_batch_size,
+    check_pack,
     check_shape,
     check_width,
     dropout_layer,
@@ -19,6 +22,7 @@ from lit_gan.nets.blocks import (
     normed,
     one_hot,
     output_activation,
+    packed,
 )
 
 
@@ -66,6 +70,10 @@ class MLPDiscriminator(nn.Module):
         norm: "none" or "spectral" (spectral normalisation of the weights).
         minibatch_std: append the batch's feature standard deviation before the head.
         maxout: pieces per maxout unit (0: ReLU units).
+        minibatch_discrimination: kernels of a minibatch discrimination layer (Salimans et al.
+            2016) before the head, e.g. 100 (0: none).
+        pack: judge this many samples together, concatenated (PacGAN, Lin et al. 2018): one
+            logit per pack; batch sizes must be multiples of it (1: no packing).
     """
 
     def __init__(
@@ -78,19 +86,27 @@ class MLPDiscriminator(nn.Module):
         norm: Norm = "none",
         minibatch_std: bool = False,
         maxout: int = 0,
+        minibatch_discrimination: int = 0,
+        pack: int = 1,
     ) -> None:
         super().__init__()
         if norm == "batch":
             raise ValueError("the fully connected discriminator has no batch norm: use norm 'none' or 'spectral'")
-        self.num_classes, self.outputs = num_classes, outputs
+        self.num_classes, self.outputs, self.pack = num_classes, outputs, check_pack(pack, outputs)
+        inputs = (flat_size(check_shape(image_shape)) + num_classes) * pack
         self.net = nn.Sequential(
-            *hidden_layer(flat_size(check_shape(image_shape)) + num_classes, check_width(width), maxout, norm),
+            *hidden_layer(inputs, check_width(width), maxout, norm),
             *dropout_layer(dropout),
             *([MinibatchStd()] if minibatch_std else []),
-            normed(nn.Linear(width + minibatch_std, outputs), norm),
+            *([MinibatchDiscrimination(width + minibatch_std, minibatch_discrimination)] if minibatch_discrimination else []),
+            normed(nn.Linear(width + minibatch_std + minibatch_discrimination, outputs), norm),
         )
+
+    def check_data(self, data: object) -> None:
+        """Refuse training batches that cannot be packed."""
+        check_batch_size(data, self.pack)
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         x = x.flatten(1)
-        out = self.net(torch.cat([x, one_hot(labels, self.num_classes, x)], dim=1))
+        out = self.net(packed(torch.cat([x, one_hot(labels, self.num_classes, x)], dim=1), self.pack, self.training))
         return out.squeeze(1) if self.outputs == 1 else out

@@ -26,10 +26,10 @@ pytestmark = pytest.mark.usefixtures("cli_env")
 
 
 def test_every_study_config_is_used_and_every_study_has_runs():
-    used = {run.config for run in RUNS}
+    used = {run.config for run in RUNS} | {run.base for run in RUNS if run.base != "base.yaml"}
     files = {str(p.relative_to(studies.CONFIGS)) for p in studies.CONFIGS.glob("*/*.yaml")}
     assert files == used, f"configs without a run: {files - used}; runs without a config: {used - files}"
-    assert set(studies.STUDIES) == {"000", "001", "002", "003", "004", "sweep"}
+    assert set(studies.STUDIES) == {"000", "001", "002", "003", "004", "stacked", "sweep"}
     for study in studies.STUDIES.values():  # one run directory each
         assert len({run.slug for run in study.runs}) == len(study.runs)
 
@@ -44,14 +44,18 @@ def contains(got, value) -> bool:
 @pytest.mark.parametrize("run", RUNS, ids=lambda r: r.slug)
 def test_study_run_parses_into_its_settings(run, capsys):
     with pytest.raises(SystemExit) as exit:
-        main(["fit", "--config", str(studies.CONFIGS / "base.yaml"), "--config", str(studies.CONFIGS / run.config),
+        main(["fit", "--config", str(studies.CONFIGS / run.base), "--config", str(studies.CONFIGS / run.config),
               *run.args, "--print_config"])
     assert exit.value.code in (0, None)
     config = yaml.safe_load(capsys.readouterr().out)
     expected = yaml.safe_load((studies.CONFIGS / run.config).read_text())
-    epochs = expected.get("trainer", {}).get("max_epochs", 10)
+    base = yaml.safe_load((studies.CONFIGS / run.base).read_text())
+    epochs = expected.get("trainer", {}).get("max_epochs", base["trainer"]["max_epochs"])
     assert config["seed_everything"] == 0 and config["trainer"]["max_epochs"] == epochs
-    assert config["evaluation"]["every_n_epochs"] == expected.get("evaluation", {}).get("every_n_epochs", 2)
+    every = expected.get("evaluation", {}).get("every_n_epochs", base["evaluation"]["every_n_epochs"])
+    assert config["evaluation"]["every_n_epochs"] == every
+    if "callbacks" in base["trainer"]:  # the stacked study's CPU budget
+        assert [c["init_args"] for c in config["trainer"]["callbacks"]] == [c["init_args"] for c in base["trainer"]["callbacks"]]
     for section in ("model", "data"):
         for key, value in expected.get(section, {}).get("init_args", {}).items():
             if any(arg.split("=")[0].startswith(f"--{section}.init_args.{key}") for arg in run.args):
