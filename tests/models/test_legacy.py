@@ -19,7 +19,9 @@ def test_a_0_1_checkpoint_loads_and_draws_the_same_images(name):
     model = GAN.load_from_checkpoint(ASSETS / f"legacy_{name}.ckpt").eval()
     expected = torch.load(ASSETS / f"legacy_{name}_images.pt", weights_only=True)  # 0.1's own output
     with torch.no_grad():
-        assert torch.equal(model.generate(z=model.grid_z[:4], labels=model.grid_labels[:4]), expected)
+        drawn = model.generate(z=model.grid_z[:4], labels=model.grid_labels[:4])
+    # the same weights and noise; another CPU's kernels may round the last float bits otherwise (6e-8 seen)
+    torch.testing.assert_close(drawn, expected, rtol=0, atol=1e-6)
 
 
 def test_0_1_hyperparameters_become_networks_and_terms():
