@@ -62,8 +62,13 @@ class Bottleneck(nn.Module):
         return x + self.branch(x)
 
 
-def plan(image_shape: tuple[int, int, int], width: int, blocks: int, expansion: int, group_size: int, net: str) -> list[int]:
-    """Channels per resolution, from `start` px up to the image's size; checks every option."""
+Blocks = int | list[int]
+"""Residual blocks per resolution: one number for all, or one per resolution from the lowest up."""
+
+
+def plan(image_shape: tuple[int, int, int], width: int, blocks: Blocks, expansion: int, group_size: int,
+         net: str) -> list[tuple[int, int]]:
+    """(channels, blocks) per resolution, from `start` px up to the image's size; checks every option."""
     _, h, w = check_shape(image_shape)
     check_width(width)
     if h != w:
@@ -74,13 +79,17 @@ def plan(image_shape: tuple[int, int, int], width: int, blocks: int, expansion: 
     if levels < 2 or size > 7:
         raise ValueError(f"{net} cannot work at {h}x{w}: the side must halve down to 4 to 7 pixels "
                          "(e.g. 28, 32 or 64); set --data.init_args.image_size accordingly")
-    for key, value in (("blocks", blocks), ("expansion", expansion), ("group_size", group_size)):
+    per_level = [blocks] * levels if isinstance(blocks, int) else list(blocks)
+    if len(per_level) != levels or not all(isinstance(b, int) and b >= 0 for b in per_level) or not sum(per_level):
+        raise ValueError(f"{net} blocks must be a positive integer or {levels} integers >= 0 (one per resolution "
+                         f"from {size} px up to {h} px), got {blocks!r}")
+    for key, value in (("expansion", expansion), ("group_size", group_size)):
         if not (isinstance(value, int) and value >= 1):
             raise ValueError(f"{net} {key} must be a positive integer, got {value!r}")
     if (width * expansion) % group_size:
         raise ValueError(f"{net}: group_size {group_size} must divide width x expansion = {width * expansion}; "
                          "e.g. group_size 8 or 16 with width 16, 32 or 64")
-    return [width * min(2 ** (levels - 1 - i), 8) for i in range(levels)]
+    return [(width * min(2 ** (levels - 1 - i), 8), per_level[i]) for i in range(levels)]
 
 
 def _stage(channels: int, blocks: int, expansion: int, group_size: int, total: int) -> list[nn.Module]:
@@ -104,7 +113,8 @@ class R3GANGenerator(nn.Module):
 
     Args:
         width: channels at the image's resolution (doubling per halving of it, at most 8x).
-        blocks: residual blocks per resolution (R3GAN: 2).
+        blocks: residual blocks per resolution (R3GAN: 2), or a list, one per resolution from the
+            lowest up (e.g. [2, 2, 1] at 28 px: fewer blocks where convolutions cost most).
         expansion: channel expansion inside each bottleneck (R3GAN: 2).
         group_size: channels per group of the 3x3 convolutions (R3GAN: 16).
         embedding: size of the class embedding concatenated to z (conditional G; 0: latent_dim).
@@ -117,24 +127,24 @@ class R3GANGenerator(nn.Module):
         latent_dim: int,
         num_classes: int = 0,
         width: int = 32,
-        blocks: int = 2,
+        blocks: Blocks = 2,
         expansion: int = 2,
         group_size: int = 16,
         embedding: int = 0,
         final_activation: Activation = "tanh",
     ) -> None:
         super().__init__()
-        channels = plan(image_shape, width, blocks, expansion, group_size, "R3GANGenerator")
+        levels = plan(image_shape, width, blocks, expansion, group_size, "R3GANGenerator")
+        (channels, counts), total = zip(*levels), sum(n for _, n in levels)
         self.value_range = VALUE_RANGES.get(final_activation, (-1.0, 1.0))
-        self.num_classes, self.start = num_classes, image_shape[1] >> (len(channels) - 1)
+        self.num_classes, self.start = num_classes, image_shape[1] >> (len(levels) - 1)
         embedding = (embedding or latent_dim) if num_classes else 0
         self.embed = he_init(nn.Linear(num_classes, embedding, bias=False)) if num_classes else None
         self.basis = nn.Parameter(torch.randn(channels[0], self.start, self.start))
         self.modulation = he_init(nn.Linear(latent_dim + embedding, channels[0], bias=False))
-        total = blocks * len(channels)
-        layers = _stage(channels[0], blocks, expansion, group_size, total)
-        for c_in, c_out in zip(channels, channels[1:]):
-            layers += [Upsample(c_in, c_out), *_stage(c_out, blocks, expansion, group_size, total)]
+        layers = _stage(channels[0], counts[0], expansion, group_size, total)
+        for c_in, c_out, n in zip(channels, channels[1:], counts[1:]):
+            layers += [Upsample(c_in, c_out), *_stage(c_out, n, expansion, group_size, total)]
         self.stages = nn.Sequential(*layers)
         self.to_image = nn.Sequential(conv(channels[-1], image_shape[0]), output_activation(final_activation))
 
@@ -168,18 +178,19 @@ class R3GANDiscriminator(nn.Module):
         num_classes: int = 0,
         outputs: int = 1,
         width: int = 32,
-        blocks: int = 2,
+        blocks: Blocks = 2,
         expansion: int = 2,
         group_size: int = 16,
     ) -> None:
         super().__init__()
-        channels = plan(image_shape, width, blocks, expansion, group_size, "R3GANDiscriminator")[::-1]
+        levels = plan(image_shape, width, blocks, expansion, group_size, "R3GANDiscriminator")[::-1]
+        (channels, counts), total = zip(*levels), sum(n for _, n in levels)
         self.num_classes, self.outputs = num_classes, outputs
-        start, total = image_shape[1] >> (len(channels) - 1), blocks * len(channels)
+        start = image_shape[1] >> (len(levels) - 1)
         layers: list[nn.Module] = [conv(image_shape[0], channels[0])]
-        for c_in, c_out in zip(channels, channels[1:]):
-            layers += [*_stage(c_in, blocks, expansion, group_size, total), Downsample(c_in, c_out)]
-        layers += _stage(channels[-1], blocks, expansion, group_size, total)
+        for c_in, c_out, n in zip(channels, channels[1:], counts):
+            layers += [*_stage(c_in, n, expansion, group_size, total), Downsample(c_in, c_out)]
+        layers += _stage(channels[-1], counts[-1], expansion, group_size, total)
         layers += [conv(channels[-1], channels[-1], start, groups=channels[-1], bias=False, pad=False), nn.Flatten()]
         self.features = nn.Sequential(*layers)
         self.head = he_init(nn.Linear(channels[-1], outputs))
