@@ -67,8 +67,8 @@ Blocks = int | list[int]
 
 
 def plan(image_shape: tuple[int, int, int], width: int, blocks: Blocks, expansion: int, group_size: int,
-         net: str) -> list[tuple[int, int]]:
-    """(channels, blocks) per resolution, from `start` px up to the image's size; checks every option."""
+         net: str) -> tuple[list[int], list[int]]:
+    """Channels and blocks per resolution, from `start` px up to the image's size; checks every option."""
     _, h, w = check_shape(image_shape)
     check_width(width)
     if h != w:
@@ -89,7 +89,7 @@ def plan(image_shape: tuple[int, int, int], width: int, blocks: Blocks, expansio
     if (width * expansion) % group_size:
         raise ValueError(f"{net}: group_size {group_size} must divide width x expansion = {width * expansion}; "
                          "e.g. group_size 8 or 16 with width 16, 32 or 64")
-    return [(width * min(2 ** (levels - 1 - i), 8), per_level[i]) for i in range(levels)]
+    return [width * min(2 ** (levels - 1 - i), 8) for i in range(levels)], per_level
 
 
 def _stage(channels: int, blocks: int, expansion: int, group_size: int, total: int) -> list[nn.Module]:
@@ -134,10 +134,9 @@ class R3GANGenerator(nn.Module):
         final_activation: Activation = "tanh",
     ) -> None:
         super().__init__()
-        levels = plan(image_shape, width, blocks, expansion, group_size, "R3GANGenerator")
-        (channels, counts), total = zip(*levels), sum(n for _, n in levels)
+        channels, counts = plan(image_shape, width, blocks, expansion, group_size, "R3GANGenerator")
         self.value_range = VALUE_RANGES.get(final_activation, (-1.0, 1.0))
-        self.num_classes, self.start = num_classes, image_shape[1] >> (len(levels) - 1)
+        self.num_classes, self.start, total = num_classes, image_shape[1] >> (len(channels) - 1), sum(counts)
         embedding = (embedding or latent_dim) if num_classes else 0
         self.embed = he_init(nn.Linear(num_classes, embedding, bias=False)) if num_classes else None
         self.basis = nn.Parameter(torch.randn(channels[0], self.start, self.start))
@@ -183,10 +182,9 @@ class R3GANDiscriminator(nn.Module):
         group_size: int = 16,
     ) -> None:
         super().__init__()
-        levels = plan(image_shape, width, blocks, expansion, group_size, "R3GANDiscriminator")[::-1]
-        (channels, counts), total = zip(*levels), sum(n for _, n in levels)
+        channels, counts = (v[::-1] for v in plan(image_shape, width, blocks, expansion, group_size, "R3GANDiscriminator"))
         self.num_classes, self.outputs = num_classes, outputs
-        start = image_shape[1] >> (len(levels) - 1)
+        start, total = image_shape[1] >> (len(channels) - 1), sum(counts)
         layers: list[nn.Module] = [conv(image_shape[0], channels[0])]
         for c_in, c_out, n in zip(channels, channels[1:], counts):
             layers += [*_stage(c_in, n, expansion, group_size, total), Downsample(c_in, c_out)]
