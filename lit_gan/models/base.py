@@ -308,7 +308,7 @@ class GAN(L.LightningModule):
     def ema_decay_now(self) -> float:
         """The EMA decay of this batch's G update: `ema_decay`, or with `ema_rampup` r less while
         the half-life it implies exceeds r times the G updates so far (StyleGAN2)."""
-        decay, rampup = self.hparams.ema_decay, self.hparams.get("ema_rampup", 0.0)
+        decay, rampup = self.hparams.ema_decay, self.hparams.ema_rampup
         if rampup:
             updates = (self.batches_seen // self.hparams.d_steps + 1) * self.hparams.g_steps
             decay = min(decay, 0.5 ** (1.0 / (rampup * updates)))
