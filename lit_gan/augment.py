@@ -1,5 +1,6 @@
 """Differentiable augmentation (Zhao et al. 2020, "DiffAugment"): the same random transforms on
-real and fake images before D, differentiable so G still gets gradients. For small datasets."""
+real and fake images before D, differentiable so G still gets gradients. For small datasets.
+ADA (the `ada` term) applies each op to a sample with an adapted probability p instead of always."""
 
 from __future__ import annotations
 
@@ -52,7 +53,13 @@ def parse_policy(policy: str) -> list[str]:
     return names
 
 
-def diff_augment(x: Tensor, policy: list[str]) -> Tensor:
+def diff_augment(x: Tensor, policy: list[str], p: float = 1.0) -> Tensor:
+    """`x` through each op of `policy` in turn; with `p` < 1 (ADA) each op changes each sample
+    with probability p only. Differentiable in `x` either way."""
     for name in policy:
-        x = POLICIES[name](x)
+        if p >= 1.0:
+            x = POLICIES[name](x)
+        elif p > 0.0:
+            chosen = torch.rand(len(x), *[1] * (x.ndim - 1), device=x.device) < p
+            x = torch.where(chosen, POLICIES[name](x), x)
     return x

@@ -67,11 +67,30 @@ class Hinge(Wasserstein):
         return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
 
 
+class RelativisticPairing(AdversarialLoss):
+    """RpGAN (Jolicoeur-Martineau 2019; R3GAN, Huang et al. 2024): each real sample is paired
+    with the fake of the same batch index; D minimises softplus(-(D(x_r) - D(x_f))), i.e. wants
+    every real scored above its fake, and G minimises softplus(-(D(x_f) - D(x_r))). Pair with the
+    `r1` and `r2` penalties, which make it converge locally. Scores are not logits of P(real)
+    on their own (only differences are), so the loss is not `logistic`."""
+
+    g_sees_real = True
+
+    def d_loss(self, real: Tensor, fake: Tensor) -> Tensor:
+        return F.softplus(fake - real).mean()
+
+    def g_loss(self, fake: Tensor, real: Tensor | None = None) -> Tensor:
+        if real is None:
+            raise ValueError("the relativistic pairing loss needs D's scores on the real batch for G's loss too")
+        return F.softplus(real - fake).mean()
+
+
 LOSSES: dict[str, AdversarialLoss] = {
     "nonsaturating": NonSaturating(),
     "minimax": Minimax(),
     "wasserstein": Wasserstein(),
     "hinge": Hinge(),
+    "rpgan": RelativisticPairing(),
 }
 """Every adversarial loss by the name `--model.init_args.loss` takes."""
 
@@ -82,14 +101,25 @@ def get(name: str) -> AdversarialLoss:
     return LOSSES[name]
 
 
+def input_gradient(critic: Callable[[Tensor], Tensor], x: Tensor, scale: float = 1.0) -> Tensor:
+    """grad_x D(x) per sample, in fp32, with a graph (so a penalty on it trains D), flattened to
+    (N, everything else). `scale` is the GradScaler's scale under `16-mixed`: the gradient is
+    taken of the scaled output (so fp16 gradients do not underflow) and unscaled after (PyTorch's
+    AMP gradient-penalty recipe); 1 otherwise."""
+    x = x.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x).float().sum() * scale, x, create_graph=True)
+    return (grad.float() / scale).flatten(1)
+
+
 def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, scale: float = 1.0) -> Tensor:
     """WGAN-GP's penalty E[(||grad_x D(x)||_2 - 1)^2] at random interpolates x between real and
-    fake samples; the norm is per sample over all non-batch dimensions.
-    `scale` is the GradScaler's scale under `16-mixed`: the gradient is taken of the scaled output
-    (so fp16 gradients do not underflow) and unscaled before the norm (PyTorch's AMP recipe).
-    """
+    fake samples; the norm is per sample over all non-batch dimensions (`scale`: as in `input_gradient`)."""
     eps = torch.rand(len(real), *[1] * (real.ndim - 1), device=real.device, dtype=real.dtype)
-    x = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(x).float().sum() * scale, x, create_graph=True)
-    norm = (grad.float() / scale).flatten(1).norm(2, dim=1)
-    return ((norm - 1) ** 2).mean()
+    x = eps * real.detach() + (1 - eps) * fake.detach()
+    return ((input_gradient(critic, x, scale).norm(2, dim=1) - 1) ** 2).mean()
+
+
+def zero_centred_penalty(critic: Callable[[Tensor], Tensor], x: Tensor, scale: float = 1.0) -> Tensor:
+    """E||grad_x D(x)||_2^2 at the samples `x` themselves (Mescheder et al. 2018: R1 on real data,
+    R2 on generated data); the norm is per sample over all non-batch dimensions."""
+    return input_gradient(critic, x, scale).pow(2).sum(1).mean()

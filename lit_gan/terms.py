@@ -4,6 +4,7 @@ A model takes them as `terms`, a mapping from a name in `TERMS` to that class's 
 
     terms: {gradient_penalty: {weight: 10}}          # WGAN-GP
     terms: {label_noise: {flip: 0.1}, unrolled: {steps: 5}}
+    terms: {r1: {gamma: 0.05}, r2: {gamma: 0.05}}           # R3GAN (with loss: rpgan)
 
 Each term overrides only the hooks it needs and declares what it cannot be combined with in
 `check`. A new regularizer is one class here plus one line in `TERMS`.
@@ -20,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lit_gan.losses import gradient_penalty
+from lit_gan.losses import gradient_penalty, zero_centred_penalty
 
 if TYPE_CHECKING:
     from lit_gan.models.base import GAN
@@ -57,10 +58,14 @@ class Term:
     """One part of the objective. Hooks (all optional):
     `d_loss` / `g_loss` add to D's / G's loss; `after_d_step` runs after every D update;
     `opponent` replaces the D that G's loss is computed against; `check` refuses models this
-    term cannot work with. `class_head`: D outputs class logits too (and is not told labels)."""
+    term cannot work with; `state_dict` / `load_state_dict` keep a term's running state in
+    checkpoints. `class_head`: D outputs class logits too (and is not told labels).
+    `augment_p`: the probability with which the model's augmentations apply to each sample
+    (None: the term does not set it; without a term that does, they always apply)."""
 
     name: str = ""
     class_head: bool = False
+    augment_p: float | None = None
 
     def check(self, model: GAN) -> None:
         """Raise ValueError when this term makes no sense for `model`."""
@@ -77,6 +82,12 @@ class Term:
 
     def opponent(self, model: GAN, real: Tensor, fake: Tensor, labels: Tensor | None) -> nn.Module | None:
         return None
+
+    def state_dict(self) -> dict[str, float]:
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, float]) -> None:
+        pass
 
 
 def has_batch_norm(net: nn.Module) -> bool:
@@ -96,17 +107,58 @@ class GradientPenalty(Term):
         self.weight = weight
 
     def check(self, model: GAN) -> None:
-        require(
-            not has_batch_norm(model.discriminator),
-            "batch norm in the critic breaks the per-sample gradient penalty (it mixes samples): use a "
-            "discriminator without it, e.g. --model.init_args.discriminator.init_args.norm none (or spectral)",
-        )
+        require_per_sample_critic(model, "the per-sample gradient penalty")
 
     def d_loss(self, step: Step) -> Tensor | None:
         if not torch.is_grad_enabled():  # validation: the loss without the penalty
             return None
-        critic = lambda x: step.judge(x).logits  # noqa: E731
-        return self.weight * gradient_penalty(critic, step.real, step.fake, step.model.grad_scale())
+        return self.weight * gradient_penalty(critic(step), step.real, step.fake, step.model.grad_scale())
+
+
+def require_per_sample_critic(model: GAN, penalty: str) -> None:
+    require(
+        not has_batch_norm(model.discriminator),
+        f"batch norm in the critic breaks {penalty} (it mixes samples): use a discriminator without it, "
+        "e.g. --model.init_args.discriminator.init_args.norm none (or spectral), or R3GANDiscriminator",
+    )
+
+
+def critic(step: Step) -> Callable[[Tensor], Tensor]:
+    """D's adversarial logits as a function of its input images (labels and augmentation as in `step`)."""
+    return lambda x: step.judge(x).logits
+
+
+class ZeroCentredPenalty(Term):
+    """`gamma`/2 * E||grad_x D(x)||^2 at the samples themselves (Mescheder et al. 2018), on the
+    real batch (R1) or the generated one (R2); through D's augmentation when there is one.
+    Lazy with `every` > 1 (StyleGAN2): applied on every `every`-th D step only, with gamma * every."""
+
+    on_real: bool = True
+
+    def __init__(self, gamma: float = 1.0, every: int = 1) -> None:
+        name = "r1" if self.on_real else "r2"
+        require(gamma > 0, f"{name} gamma must be > 0 (remove the term to turn it off), got {gamma}")
+        require(isinstance(every, int) and every >= 1, f"{name} every must be a positive integer (1: every D step), got {every!r}")
+        self.gamma, self.every = gamma, every
+
+    def check(self, model: GAN) -> None:
+        require_per_sample_critic(model, f"the per-sample {self.name} penalty")
+
+    def d_loss(self, step: Step) -> Tensor | None:
+        if not torch.is_grad_enabled() or step.model.batches_seen % self.every:  # validation, or a lazy step
+            return None
+        x = step.real if self.on_real else step.fake
+        return self.gamma / 2 * self.every * zero_centred_penalty(critic(step), x, step.model.grad_scale())
+
+
+class R1(ZeroCentredPenalty):
+    """R1: the zero-centred gradient penalty on real data."""
+
+
+class R2(ZeroCentredPenalty):
+    """R2: the zero-centred gradient penalty on generated data."""
+
+    on_real = False
 
 
 class WeightClipping(Term):
@@ -218,8 +270,63 @@ class Unrolled(Term):
         return ahead.requires_grad_(False)
 
 
+class AdaptiveAugment(Term):
+    """ADA (Karras et al. 2020): each op of the model's `augment` policy applies to each sample
+    with probability p, which follows D's overfitting signal r_t = E[sign(D(real))] (on the
+    augmented reals of the D steps): every `interval` D steps p rises if r_t > `target` and falls
+    otherwise, by as much as lets it cross [0, 1] in `ramp_images` real images. p starts at `p`,
+    is logged as train/ada_p and kept in checkpoints; across processes the signal is summed."""
+
+    def __init__(self, target: float = 0.6, interval: int = 4, ramp_images: int = 500_000, p: float = 0.0) -> None:
+        require(0.0 < target < 1.0, f"ada target is a value of E[sign(D(real))] and must lie in (0, 1), got {target}")
+        require(isinstance(interval, int) and interval >= 1, f"ada interval must be a positive integer (D steps), got {interval!r}")
+        require(ramp_images > 0, f"ada ramp_images must be > 0 (real images for p to go from 0 to 1), got {ramp_images}")
+        require(0.0 <= p <= 1.0, f"ada p is a probability and must lie in [0, 1], got {p}")
+        self.target, self.interval, self.ramp_images, self.augment_p = target, interval, ramp_images, float(p)
+        self.signs, self.images = 0.0, 0.0  # since the last adjustment
+        self._pending: Tensor | None = None
+
+    def check(self, model: GAN) -> None:
+        require(bool(model.augment_policy), "ada adapts how often the augment policy applies: give one, "
+                "e.g. --model.init_args.augment translation,cutout,color")
+
+    def d_loss(self, step: Step) -> Tensor | None:
+        if torch.is_grad_enabled():  # training: the D step's own call is the last before after_d_step
+            assert step.real_out is not None
+            self._pending = step.real_out.logits.detach()
+        return None
+
+    @torch.no_grad()
+    def after_d_step(self, model: GAN) -> None:
+        if self._pending is not None:
+            self.signs += self._pending.sign().sum().item()
+            self.images += len(self._pending)
+            self._pending = None
+        if (model.batches_seen + 1) % self.interval == 0:  # batches_seen counts this step once it is done
+            totals = torch.tensor([self.signs, self.images], dtype=torch.float64)
+            if model._trainer is not None:
+                totals = model.trainer.strategy.reduce(totals.to(model.device), reduce_op="sum").cpu()
+            signs, images = totals.tolist()
+            if images:
+                r_t = signs / images
+                direction = (r_t > self.target) - (r_t < self.target)
+                self.augment_p = min(max(self.augment_p + direction * images / self.ramp_images, 0.0), 1.0)
+            self.signs = self.images = 0.0
+        if model._trainer is not None:
+            model.log("train/ada_p", self.augment_p)
+
+    def state_dict(self) -> dict[str, float]:
+        return {"p": self.augment_p, "signs": self.signs, "images": self.images}
+
+    def load_state_dict(self, state: Mapping[str, float]) -> None:
+        self.augment_p, self.signs, self.images = state["p"], state["signs"], state["images"]
+
+
 TERMS: dict[str, type[Term]] = {
     "gradient_penalty": GradientPenalty,
+    "r1": R1,
+    "r2": R2,
+    "ada": AdaptiveAugment,
     "weight_clipping": WeightClipping,
     "aux_classifier": AuxClassifier,
     "label_noise": LabelNoise,

@@ -43,6 +43,33 @@ def test_saturating_generator_gradient_vanishes_where_nonsaturating_does_not():
 
 
 def test_unknown_loss_is_rejected_with_the_choices():
-    with pytest.raises(ValueError, match=r"unknown loss 'bogus'; choose one of \['hinge', 'minimax', 'nonsaturating', 'wasserstein'\]"):
+    with pytest.raises(ValueError, match=r"unknown loss 'bogus'; choose one of \['hinge', 'minimax', 'nonsaturating', 'rpgan', 'wasserstein'\]"):
         losses.get("bogus")
     assert LOSSES["nonsaturating"].logistic and not LOSSES["hinge"].logistic and not LOSSES["hinge"].g_sees_real
+
+
+# ----- relativistic pairing (RpGAN) -------------------------------------------------------
+def test_rpgan_pairs_real_and_fake_by_batch_index():
+    rp = LOSSES["rpgan"]
+    # pairs (2, 0.5) and (-1, -1.5): D pays softplus(f - r), G pays softplus(r - f)
+    assert rp.d_loss(REAL, FAKE).item() == pytest.approx((softplus(-1.5) + softplus(-0.5)) / 2, rel=1e-6)
+    assert rp.g_loss(FAKE, REAL).item() == pytest.approx((softplus(1.5) + softplus(0.5)) / 2, rel=1e-6)
+    # other pairs, other loss: not a function of the two means
+    assert rp.d_loss(REAL, FAKE.flip(0)).item() == pytest.approx((softplus(-3.5) + softplus(1.5)) / 2, rel=1e-6)
+    assert rp.g_sees_real and not rp.logistic  # the loop scores reals for G; scores are not P(real)
+    with pytest.raises(ValueError, match="needs D's scores on the real batch"):
+        rp.g_loss(FAKE)
+
+
+def test_rpgan_signs_d_wants_reals_above_fakes_and_g_the_reverse():
+    rp = LOSSES["rpgan"]
+    real, fake = torch.zeros(4, requires_grad=True), torch.zeros(4, requires_grad=True)
+    d_grad_real, d_grad_fake = torch.autograd.grad(rp.d_loss(real, fake), (real, fake))
+    assert (d_grad_real < 0).all() and (d_grad_fake > 0).all()  # D lowers its loss by scoring reals up, fakes down
+    (g_grad_fake,) = torch.autograd.grad(rp.g_loss(fake, real), fake)
+    assert (g_grad_fake < 0).all()  # G lowers its loss by raising D's score of its samples
+    margins = [rp.d_loss(torch.full((4,), m), torch.zeros(4)).item() for m in (-2.0, 0.0, 2.0, 5.0)]
+    assert margins == sorted(margins, reverse=True) and margins[-1] < 0.01  # falls as reals outscore fakes
+    g = [rp.g_loss(torch.full((4,), m), torch.zeros(4)).item() for m in (-2.0, 0.0, 2.0)]
+    assert g == sorted(g, reverse=True)  # and G's falls as fakes outscore reals
+    assert rp.d_loss(torch.zeros(4), torch.zeros(4)).item() == pytest.approx(math.log(2))

@@ -1,15 +1,23 @@
 """The objective's terms: each hook does what its paper says, and new ones plug in by name."""
 
+import functools
+
 import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
 
 from lit_gan import losses, terms
-from lit_gan.models import ACGAN, DCGAN, WGAN, WGANGP
+from lit_gan.models import ACGAN, DCGAN, R3GAN, WGAN, WGANGP
 from lit_gan.terms import Step, Term, discriminator_targets
 from tests.conftest import tiny
 from tests.models.test_base import batches, params
+
+
+R3GAN_OPTIONS = {  # every new option at once: lazy R1, R2, ADA (the EMA ramp-up is R3GAN's default)
+    "augment": "translation,cutout,color",
+    "terms": {"r1": {"gamma": 1.0, "every": 2}, "r2": {"gamma": 1.0}, "ada": {"interval": 1, "ramp_images": 64}},
+}
 
 
 # ----- gradient penalty ----------------------------------------------------------------
@@ -52,7 +60,12 @@ def penalty(critic, real, fake, **kwargs):
     return losses.gradient_penalty(lambda x: critic(x).squeeze(1), real, fake, **kwargs)
 
 
-def test_gradient_penalty_under_bf16_autocast_matches_fp32():
+def zero_centred(critic, real, fake, **kwargs):
+    return losses.zero_centred_penalty(lambda x: critic(x).squeeze(1), real, **kwargs)
+
+
+@pytest.mark.parametrize("penalty", [penalty, zero_centred], ids=["gradient_penalty", "zero_centred"])
+def test_penalties_under_bf16_autocast_match_fp32(penalty):
     critic, real, fake = small_critic(), torch.randn(16, 1, 28, 28), torch.randn(16, 1, 28, 28)
     fp32 = penalty(critic, real, fake)
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -61,7 +74,8 @@ def test_gradient_penalty_under_bf16_autocast_matches_fp32():
     assert bf16.item() == pytest.approx(fp32.item(), rel=0.05)
 
 
-def test_gradient_penalty_unscales_a_grad_scaler_scale():
+@pytest.mark.parametrize("penalty", [penalty, zero_centred], ids=["gradient_penalty", "zero_centred"])
+def test_penalties_unscale_a_grad_scaler_scale(penalty):
     critic, real, fake = small_critic(), torch.randn(8, 1, 28, 28), torch.randn(8, 1, 28, 28)
     assert penalty(critic, real, fake, scale=65536.0).item() == pytest.approx(penalty(critic, real, fake).item(), rel=1e-5)
 
@@ -78,22 +92,188 @@ def test_gradient_penalty_term_is_weighted_and_off_without_grad():
         assert "gradient_penalty" not in model.discriminator_loss(real, fake, None)[1]  # validation
 
 
-def test_wgangp_reads_the_grad_scaler_under_16_mixed(trainer_kwargs):
+@pytest.mark.parametrize("variant,options", [(WGANGP, {}), (R3GAN, R3GAN_OPTIONS)], ids=["WGANGP", "R3GAN"])
+def test_penalties_read_the_grad_scaler_under_16_mixed(trainer_kwargs, variant, options):
     # Lightning turns precision="16-mixed" into bf16 on CPU; the plugin keeps fp16 + GradScaler as on GPU
     from lightning.pytorch.plugins import MixedPrecision
 
     scales = []
 
-    class Probe(WGANGP):
+    class Probe(variant):
         def on_train_batch_end(self, *args):
             scales.append(self.grad_scale())
 
     plugin = MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu"))
-    model = tiny(Probe)
+    model = tiny(Probe, **options)
     L.Trainer(**{**trainer_kwargs, "plugins": [plugin], "limit_train_batches": 2}).fit(model, batches())
     assert scales and all(s > 1.0 for s in scales)  # a GradScaler was active and the penalty used its scale
     assert all(torch.isfinite(p).all() for p in model.parameters())
     assert tiny(Probe).grad_scale() == 1.0  # no trainer, no scaler
+
+
+# ----- R1, R2 (zero-centred penalties) and ADA --------------------------------------------
+def nonlinear_r3gan(**kwargs):
+    """A tiny R3GAN in float64 whose residual branches are switched on (they start as zeros)."""
+    torch.manual_seed(0)
+    model = tiny(R3GAN, **kwargs).double()
+    for p in model.discriminator.parameters():
+        if not p.abs().sum():
+            torch.nn.init.normal_(p, 0.0, 0.3)
+    return model
+
+
+def squared_gradient_norms_by_finite_differences(d, x, h=1e-6):
+    """||grad_x D(x_i)||^2 per sample by central differences along every input coordinate."""
+    norms = []
+    for xi in x:
+        basis = torch.eye(xi.numel(), dtype=x.dtype).view(-1, *xi.shape) * h
+        with torch.no_grad():
+            slopes = (d(xi + basis) - d(xi - basis)) / (2 * h)
+        norms.append(slopes.pow(2).sum())
+    return torch.stack(norms)
+
+
+def test_r1_and_r2_match_a_finite_difference_check_of_the_gradient_norm():
+    model = nonlinear_r3gan(terms={"r1": {"gamma": 3.0}, "r2": {"gamma": 0.5}}, image_shape=(2, 8, 8))
+    real, fake = torch.randn(3, 2, 8, 8, dtype=torch.float64), torch.randn(3, 2, 8, 8, dtype=torch.float64)
+    _, logs = model.discriminator_loss(real, fake, None)
+    r1 = squared_gradient_norms_by_finite_differences(model.discriminator, real).mean()
+    r2 = squared_gradient_norms_by_finite_differences(model.discriminator, fake).mean()
+    assert logs["r1"].item() == pytest.approx(3.0 / 2 * r1.item(), rel=1e-5)
+    assert logs["r2"].item() == pytest.approx(0.5 / 2 * r2.item(), rel=1e-5)
+    assert r1.item() != pytest.approx(r2.item(), rel=1e-2)  # D is not linear: the points matter
+    with torch.no_grad():  # validation: no penalty
+        assert not {"r1", "r2"} & set(model.discriminator_loss(real, fake, None)[1])
+
+
+def test_r1_trains_d_towards_a_flat_gradient_at_the_reals():
+    model = nonlinear_r3gan(terms={"r1": {"gamma": 10.0}})
+    real = torch.randn(3, 1, 28, 28, dtype=torch.float64)
+    judge = functools.partial(model.judge, labels=None)
+    r1 = model.terms[0].d_loss(Step(model, real, real, None, judge, judge(real), judge(real)))
+    (grad,) = torch.autograd.grad(r1, model.discriminator.features[1].branch[0].weight)
+    assert grad.abs().sum() > 0  # the penalty has a graph into D's weights: it is a loss D minimises
+
+
+@pytest.mark.parametrize("every", [1, 3])
+def test_lazy_penalty_applies_every_k_d_steps_with_k_times_the_weight(every):
+    model = nonlinear_r3gan(terms={"r1": {"gamma": 2.0, "every": every}})
+    real, fake = torch.randn(2, 1, 28, 28, dtype=torch.float64), torch.randn(2, 1, 28, 28, dtype=torch.float64)
+    full = losses.zero_centred_penalty(model.discriminator, real).item()
+    applied = {}
+    for batches_seen in range(7):
+        model.batches_seen = batches_seen
+        _, logs = model.discriminator_loss(real, fake, None)
+        if "r1" in logs:
+            applied[batches_seen] = logs["r1"].item()
+    assert sorted(applied) == list(range(0, 7, every))
+    assert all(v == pytest.approx(every * 2.0 / 2 * full, rel=1e-6) for v in applied.values())
+
+
+def test_lazy_penalty_counts_d_steps_of_a_real_fit(trainer_kwargs):
+    calls = []
+
+    class Counting(terms.R1):
+        def d_loss(self, step):
+            part = super().d_loss(step)
+            calls.append(part is not None)
+            return part
+
+    model = tiny(R3GAN, terms={})
+    model.terms = [Counting(gamma=1.0, every=2)]
+    model.terms[0].name = "r1"
+    L.Trainer(**{**trainer_kwargs, "limit_train_batches": 5}).fit(model, batches(n=5))
+    assert calls[:5] == [True, False, True, False, True]  # then validation, without the penalty
+    assert not any(calls[5:])
+
+
+@pytest.mark.parametrize(
+    "spec,message",
+    [
+        ({"r1": {"gamma": 0}}, "r1 gamma must be > 0"),
+        ({"r2": {"every": 0}}, "r2 every must be a positive integer"),
+        ({"ada": {"target": 1.5}}, "ada target"),
+        ({"ada": {"ramp_images": 0}}, "ada ramp_images must be > 0"),
+        ({"ada": {"p": 2}}, "ada p is a probability"),
+    ],
+)
+def test_bad_penalty_and_ada_settings_are_explained(spec, message):
+    with pytest.raises(ValueError, match=message):
+        terms.build(spec)
+
+
+def test_r1_r2_refuse_batch_norm_and_ada_needs_a_policy():
+    for name in ("r1", "r2"):
+        with pytest.raises(ValueError, match=f"batch norm in the critic breaks the per-sample {name} penalty"):
+            tiny(DCGAN, terms={name: {}})
+    with pytest.raises(ValueError, match="ada adapts how often the augment policy applies"):
+        tiny(R3GAN, terms={"ada": {}})
+
+
+class ConstantCritic(torch.nn.Module):
+    """Scores every image `score`; under RpGAN its one parameter gets no gradient (real - fake cancels)."""
+
+    def __init__(self, score: float) -> None:
+        super().__init__()
+        self.score = torch.nn.Parameter(torch.tensor(score))
+
+    def forward(self, x, labels=None):
+        return self.score + 0 * x.flatten(1).sum(1)
+
+
+def ada_model(score: float, **ada):
+    model = tiny(R3GAN, augment="translation", terms={"ada": {"interval": 2, "ramp_images": 80, **ada}})
+    model.discriminator = ConstantCritic(score)
+    return model
+
+
+class Record(L.Callback):
+    def __init__(self):
+        self.p = []
+
+    def on_train_batch_end(self, trainer, model, *args):
+        self.p.append(model.augment_p)
+
+
+@pytest.mark.parametrize("score,start,expected", [(5.0, 0.0, [0.0, 0.2, 0.2, 0.4]), (-5.0, 0.5, [0.5, 0.3, 0.3, 0.1]),
+                                                  (-5.0, 0.1, [0.1, 0.0, 0.0, 0.0])])
+def test_ada_raises_p_when_d_scores_reals_as_real_and_lowers_it_otherwise(trainer_kwargs, score, start, expected):
+    # D scores every real +5 (overfitting: E[sign D(real)] = 1 > 0.6) or -5 (= -1 < 0.6); every 2 D steps
+    # of 8 images p moves by 16 / 80 = 0.2, clamped to [0, 1]
+    model, record = ada_model(score, p=start), Record()
+    L.Trainer(**{**trainer_kwargs, "callbacks": [record]}).fit(model, batches())
+    assert record.p == pytest.approx(expected)
+    assert model.trainer.callback_metrics["train/ada_p"].item() == pytest.approx(expected[-1])
+
+
+def test_ada_probability_reaches_the_augmentation_of_reals_and_fakes_alike():
+    model = tiny(R3GAN, augment="translation", terms={"ada": {}}).train()
+    x = torch.randn(6, 1, 28, 28)
+    plain = model.discriminator(x)
+    assert model.augment_p == 0.0 and torch.equal(model.judge(x, None).logits, plain)  # p = 0: untouched
+    model.terms[0].augment_p = 1.0
+    assert not torch.equal(model.judge(x, None).logits, plain)  # every image D sees goes through judge
+
+
+def test_ada_state_survives_a_checkpoint_and_a_resume_is_exact(trainer_kwargs, tmp_path):
+    def fit(model, epochs, ckpt_path=None):
+        trainer = L.Trainer(**{**trainer_kwargs, "max_epochs": epochs, "limit_train_batches": 2})
+        trainer.fit(model, batches(n=2), ckpt_path=ckpt_path)
+        return trainer
+
+    make = lambda: tiny(R3GAN, augment="translation,cutout", terms={"ada": {"interval": 3, "ramp_images": 500, "p": 0.5}})  # noqa: E731
+    torch.manual_seed(0)
+    straight = make()
+    fit(straight, 2)  # adjusts once, at batch 3, from the signs of batches 1 to 3
+    torch.manual_seed(0)
+    split = make()
+    fit(split, 1).save_checkpoint(tmp_path / "half.ckpt")  # two batches' signs pending
+    resumed = make()
+    fit(resumed, 2, ckpt_path=tmp_path / "half.ckpt")
+    assert resumed.augment_p == straight.augment_p and abs(straight.augment_p - 0.5) == pytest.approx(24 / 500)  # 3 batches of 8
+    assert resumed.terms[0].state_dict() == straight.terms[0].state_dict()
+    loaded = R3GAN.load_from_checkpoint(tmp_path / "half.ckpt")
+    assert loaded.terms[0].state_dict() == split.terms[0].state_dict() and loaded.terms[0].images == 16
 
 
 # ----- weight clipping, auxiliary classifier, unrolled D, label noise ---------------------
@@ -182,33 +362,28 @@ class LeastSquares(losses.AdversarialLoss):
         return 0.5 * ((fake - 1) ** 2).mean()
 
 
-class R1(Term):
-    """Zero-centred gradient penalty on real data (Mescheder et al. 2018): gamma/2 E||grad D(x)||^2."""
+class Drift(Term):
+    """Progressive GAN's drift penalty (Karras et al. 2018): eps * E[D(x_real)^2] keeps D's scores near 0."""
 
-    def __init__(self, gamma: float = 1.0) -> None:
-        self.gamma = gamma
+    def __init__(self, eps: float = 1e-3) -> None:
+        self.eps = eps
 
     def d_loss(self, step: Step):
-        if not torch.is_grad_enabled():
-            return None
-        x = step.real.detach().requires_grad_(True)
-        (grad,) = torch.autograd.grad(step.judge(x).logits.sum(), x, create_graph=True)
-        return self.gamma / 2 * grad.flatten(1).pow(2).sum(1).mean()
+        assert step.real_out is not None
+        return self.eps * step.real_out.logits.pow(2).mean()
 
 
 def test_a_new_loss_and_a_new_regularizer_plug_in_by_name(monkeypatch, trainer_kwargs):
     monkeypatch.setitem(losses.LOSSES, "least_squares", LeastSquares())
-    monkeypatch.setitem(terms.TERMS, "r1", R1)
-    model = tiny(WGANGP, loss="least_squares", terms={"r1": {"gamma": 5.0}}, d_steps=1)
+    monkeypatch.setitem(terms.TERMS, "drift", Drift)
+    model = tiny(WGANGP, loss="least_squares", terms={"drift": {"eps": 5.0}}, d_steps=1)
     real, fake = torch.randn(4, 1, 28, 28), torch.randn(4, 1, 28, 28)
     loss, logs = model.discriminator_loss(real, fake, None)
     s_real, s_fake = model.discriminator(real), model.discriminator(fake)
-    x = real.clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(model.discriminator(x).sum(), x)
-    r1 = 2.5 * grad.flatten(1).pow(2).sum(1).mean()
-    assert logs["r1"].item() == pytest.approx(r1.item(), rel=1e-5)
-    assert loss.item() == pytest.approx(LeastSquares().d_loss(s_real, s_fake).item() + r1.item(), rel=1e-5)
+    drift = 5.0 * s_real.pow(2).mean()
+    assert logs["drift"].item() == pytest.approx(drift.item(), rel=1e-5)
+    assert loss.item() == pytest.approx(LeastSquares().d_loss(s_real, s_fake).item() + drift.item(), rel=1e-5)
     d0 = params(model.discriminator)
     L.Trainer(**trainer_kwargs).fit(model, batches())
     assert not all(torch.equal(a, b) for a, b in zip(d0, params(model.discriminator)))
-    assert model.hparams.terms == {"r1": {"gamma": 5.0}} and model.hparams.loss == "least_squares"
+    assert model.hparams.terms == {"drift": {"eps": 5.0}} and model.hparams.loss == "least_squares"

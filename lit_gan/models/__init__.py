@@ -6,6 +6,7 @@ from lit_gan.models.base import GAN
 from lit_gan.models.cgan import CGAN
 from lit_gan.models.contract import Generative
 from lit_gan.models.dcgan import CDCGAN, DCGAN, SNGAN
+from lit_gan.models.r3gan import R3GAN
 from lit_gan.models.wgan import CWGANGP, WGAN, WGANGP
 
-__all__ = ["ACGAN", "CDCGAN", "CGAN", "CWGANGP", "DCGAN", "GAN", "Generative", "SNGAN", "WGAN", "WGANGP"]
+__all__ = ["ACGAN", "CDCGAN", "CGAN", "CWGANGP", "DCGAN", "GAN", "Generative", "R3GAN", "SNGAN", "WGAN", "WGANGP"]

@@ -61,7 +61,10 @@ class GAN(L.LightningModule):
         g_steps: generator steps per update.
         opt_g, opt_d: optimizer settings for G and D.
         ema_decay: keep an exponential moving average of G (used outside training; 0: none).
-        augment: DiffAugment policy for D's inputs, e.g. "translation,cutout,color".
+        ema_rampup: StyleGAN2's EMA ramp-up: the EMA's half-life is at most this fraction of the
+            G updates so far (e.g. 0.05), so early weights are forgotten fast; 0: `ema_decay` throughout.
+        augment: DiffAugment policy for D's inputs, e.g. "translation,cutout,color"; each op
+            applies to every sample, or with the probability the `ada` term adapts.
         weights_from: a checkpoint to start from (fine-tuning); tensors whose shape differs are skipped.
         sample_seed: seed of the fixed noise behind sample grids and `predict`.
     """
@@ -82,6 +85,7 @@ class GAN(L.LightningModule):
         opt_g: Optim = Optim(lr=1e-3, betas=(0.9, 0.999)),
         opt_d: Optim = Optim(lr=1e-3, betas=(0.9, 0.999)),
         ema_decay: float = 0.0,
+        ema_rampup: float = 0.0,
         augment: str = "",
         weights_from: str | None = None,
         sample_seed: int = 0,
@@ -173,7 +177,7 @@ class GAN(L.LightningModule):
         """D's logits on `images` (DiffAugment applied while training), split into the
         adversarial logit and class logits when a term gives D a class head."""
         if self.augment_policy and self.training:
-            images = diff_augment(images, self.augment_policy)
+            images = diff_augment(images, self.augment_policy, self.augment_p)
         d = discriminator if discriminator is not None else self.discriminator
         if not self.class_head:
             return Judgement(d(images, labels))
@@ -208,6 +212,11 @@ class GAN(L.LightningModule):
             if part is not None:
                 loss = loss + part
         return loss
+
+    @property
+    def augment_p(self) -> float:
+        """The probability with which each augmentation applies to a sample: a term's (ada), else 1."""
+        return next((t.augment_p for t in self.terms if t.augment_p is not None), 1.0)
 
     def grad_scale(self) -> float:
         """The GradScaler's scale under 16-mixed precision, else 1."""
@@ -290,10 +299,20 @@ class GAN(L.LightningModule):
         """ema <- decay * ema + (1 - decay) * G, after every G update; buffers are copied."""
         if self.generator_ema is None:
             return
+        decay = self.ema_decay_now()
         for ema, p in zip(self.generator_ema.parameters(), self.generator.parameters()):
-            ema.lerp_(p.detach(), 1.0 - self.hparams.ema_decay)
+            ema.lerp_(p.detach(), 1.0 - decay)
         for ema, b in zip(self.generator_ema.buffers(), self.generator.buffers()):
             ema.copy_(b)
+
+    def ema_decay_now(self) -> float:
+        """The EMA decay of this batch's G update: `ema_decay`, or with `ema_rampup` r less while
+        the half-life it implies exceeds r times the G updates so far (StyleGAN2)."""
+        decay, rampup = self.hparams.ema_decay, self.hparams.ema_rampup
+        if rampup:
+            updates = (self.batches_seen // self.hparams.d_steps + 1) * self.hparams.g_steps
+            decay = min(decay, 0.5 ** (1.0 / (rampup * updates)))
+        return decay
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         return [self.opt_g.build(self.generator.parameters()), self.opt_d.build(self.discriminator.parameters())]
@@ -391,8 +410,12 @@ class GAN(L.LightningModule):
                            "not saved, the previous checkpoint is kept. Lower the learning rates or train in fp32")
         checkpoint["batches_seen"] = self.batches_seen
         checkpoint["training_seed"] = self.training_seed
+        checkpoint["terms"] = {t.name: t.state_dict() for t in self.terms if t.state_dict()}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         legacy.upgrade_state(checkpoint)
         self.batches_seen = checkpoint.get("batches_seen", 0)
         self.training_seed = checkpoint.get("training_seed", self.training_seed)
+        for term in self.terms:
+            if term.name in checkpoint.get("terms", {}):
+                term.load_state_dict(checkpoint["terms"][term.name])

@@ -19,6 +19,7 @@ def check_model(model: GAN) -> None:
     for key in ("d_steps", "g_steps", "latent_dim"):
         require(isinstance(hp[key], int) and hp[key] >= 1, f"{key} must be a positive integer, got {hp[key]!r}")
     require(0.0 <= hp.ema_decay < 1.0, f"ema_decay must lie in [0, 1) (0 turns EMA off; try 0.999), got {hp.ema_decay}")
+    require(hp.ema_rampup >= 0.0, f"ema_rampup must be >= 0 (0 turns the ramp-up off; StyleGAN2 uses 0.05), got {hp.ema_rampup}")
     require(
         not (model.conditional or model.class_head) or model.num_classes >= 2,
         f"{name} uses class labels and needs labelled data with at least 2 classes, but the data has "

@@ -21,6 +21,7 @@ from torch import nn
 
 from lit_gan.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from lit_gan.nets.mlp import MLPDiscriminator, MLPGenerator
+from lit_gan.nets.r3gan import R3GANDiscriminator, R3GANGenerator
 
 NetSpec = dict[str, Any]
 """A network as plain data: {"class_path": "module.Class", "init_args": {...options}}."""
@@ -79,6 +80,8 @@ __all__ = [
     "MLPDiscriminator",
     "MLPGenerator",
     "NetSpec",
+    "R3GANDiscriminator",
+    "R3GANGenerator",
     "as_spec",
     "build",
     "net",

@@ -27,7 +27,7 @@ def checkpoint(run_dir: Path) -> dict:
     return torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
 
 
-@pytest.mark.parametrize("model", ["WGANGP", "ACGAN"])
+@pytest.mark.parametrize("model", ["WGANGP", "ACGAN", "R3GAN"])
 def test_plain_ddp_flag_trains_with_two_processes(tmp_path, model):
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "lit_gan", "fit", f"--model={model}", *FAST,
@@ -43,7 +43,7 @@ def test_plain_ddp_flag_trains_with_two_processes(tmp_path, model):
     assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
 
 
-@pytest.mark.parametrize("model", ["WGANGP", "ACGAN"])
+@pytest.mark.parametrize("model", ["WGANGP", "ACGAN", "R3GAN"])
 def test_bf16_mixed_precision_trains(tmp_path, model):
     cli = main(["fit", f"--model={model}", *FAST, "--trainer.precision=bf16-mixed", f"--runs_dir={tmp_path}"])
     assert cli.trainer.precision == "bf16-mixed"
@@ -51,4 +51,6 @@ def test_bf16_mixed_precision_trains(tmp_path, model):
     assert torch.isfinite(metrics["train/d_loss"]) and torch.isfinite(metrics["train/g_loss"])
     if model == "WGANGP":
         assert metrics["train/gradient_penalty"] > 0
+    if model == "R3GAN":
+        assert metrics["train/r1"] > 0 and metrics["train/r2"] > 0
     assert all(torch.isfinite(p).all() for p in cli.model.parameters())

@@ -117,6 +117,22 @@ def test_ema_weights_follow_the_decay_formula(trainer_kwargs):
     assert torch.equal(model.generate(z=z), model.generator_ema(z))
 
 
+def test_ema_rampup_shortens_the_half_life_early_as_stylegan2_does(trainer_kwargs):
+    model = tiny(DCGAN, ema_decay=0.999, ema_rampup=0.05, d_steps=2, g_steps=3)
+    decays = []
+    for batches_seen in (1, 39, 10_000):  # G turns at batches 2, 40, 10_002: 3, 60, 15_003 G updates
+        model.batches_seen = batches_seen
+        decays.append(model.ema_decay_now())
+    # half-life min(h, 0.05 x updates) in G updates, h = ln 0.5 / ln 0.999 = 693 updates
+    assert decays == pytest.approx([0.5 ** (1 / 0.15), 0.5 ** (1 / 3.0), 0.999])
+    assert tiny(DCGAN, ema_decay=0.999).ema_decay_now() == 0.999  # no ramp-up: ema_decay throughout
+    fresh = tiny(DCGAN, ema_decay=0.999, ema_rampup=0.05)
+    L.Trainer(**{**trainer_kwargs, "limit_train_batches": 1}).fit(fresh, batches())
+    # first update: half-life 0.05 updates, decay 0.5^20 ~ 1e-6: the EMA is (almost) G itself
+    for e, g in zip(fresh.generator_ema.parameters(), fresh.generator.parameters()):
+        torch.testing.assert_close(e, g, atol=1e-5, rtol=0)
+
+
 def test_ema_is_a_copy_of_the_generator_only():
     model = tiny(DCGAN, ema_decay=0.999)
     assert sum(p.numel() for p in model.generator_ema.parameters()) == sum(p.numel() for p in model.generator.parameters())

@@ -13,6 +13,7 @@ from tests.conftest import tiny
         (GAN, {"d_steps": 0}, "d_steps must be a positive integer"),
         (GAN, {"noise": "cauchy"}, "noise must be"),
         (DCGAN, {"ema_decay": 1.0}, "ema_decay"),
+        (DCGAN, {"ema_rampup": -0.1}, "ema_rampup must be >= 0"),
         (GAN, {"conditional": True, "num_classes": 0}, "needs labelled data"),
         (ACGAN, {"num_classes": 0}, "needs labelled data"),
         (GAN, {"loss": "bogus"}, "unknown loss 'bogus'; choose one of"),

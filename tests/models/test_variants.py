@@ -4,14 +4,14 @@ import lightning as L
 import pytest
 import torch
 
-from lit_gan.models import ACGAN, CDCGAN, CGAN, CWGANGP, DCGAN, GAN, SNGAN, WGAN, WGANGP
+from lit_gan.models import ACGAN, CDCGAN, CGAN, CWGANGP, DCGAN, GAN, R3GAN, SNGAN, WGAN, WGANGP
 from lit_gan.nets import DCGANDiscriminator, MLPGenerator
 from lit_gan.optim import Optim
 from lit_gan.terms import AuxClassifier, GradientPenalty, WeightClipping
 from tests.conftest import tiny
 from tests.models.test_base import batches, params, same
 
-VARIANTS = [GAN, CGAN, DCGAN, CDCGAN, SNGAN, WGAN, WGANGP, CWGANGP, ACGAN]
+VARIANTS = [GAN, CGAN, DCGAN, CDCGAN, SNGAN, WGAN, WGANGP, CWGANGP, ACGAN, R3GAN]
 
 
 @pytest.mark.parametrize("cls", VARIANTS, ids=lambda c: c.__name__)
