@@ -33,6 +33,8 @@ from typing import Callable
 
 import yaml
 
+from lit_gan.progress import bar
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 CONFIGS, RUNS, RESULTS = HERE / "configs", HERE / "runs", HERE / "results"
@@ -422,6 +424,11 @@ def main() -> None:
         p.error(f"{', '.join(existing)} exist: move them away to rerun (results are never overwritten)")
     if study.prepare:
         study.prepare()
+    shown = bar(total=len(study.runs), desc=f"study {name}", unit="run")
+
+    def counted(result: Path) -> Path:
+        shown.update()
+        return result
     if a.study == "stacked":  # one thread per run, each pinned to its own core
         free: queue.Queue[int] = queue.Queue()
         for core in sorted(os.sched_getaffinity(0))[-a.jobs:]:
@@ -430,19 +437,21 @@ def main() -> None:
         def pinned(run: Run) -> Path:
             core = free.get()
             try:
-                return fit_and_validate(run, name, a.overrides, a.reuse, {core})
+                return counted(fit_and_validate(run, name, a.overrides, a.reuse, {core}))
             finally:
                 free.put(core)
 
         with ThreadPoolExecutor(a.jobs) as pool:
             dirs = dict(zip(study.runs, pool.map(pinned, study.runs)))
+        shown.close()
         RESULTS.mkdir(exist_ok=True)
         text = stacked_report(name, study, dirs, a.jobs, a.overrides)
         (RESULTS / f"{name}.md").write_text(text)
         print(text)
         return
     with ThreadPoolExecutor(a.jobs) as pool:
-        dirs = list(pool.map(lambda run: fit(run, name, threads, a.overrides, a.reuse), study.runs))
+        dirs = list(pool.map(lambda run: counted(fit(run, name, threads, a.overrides, a.reuse)), study.runs))
+    shown.close()
     results = {run: summarise(d) for run, d in zip(study.runs, dirs)}
     RESULTS.mkdir(exist_ok=True)
     text = report(name, study, results, a.jobs, threads, a.overrides)
