@@ -33,12 +33,12 @@ from lit_gan.callbacks import Evaluation, LastCheckpoint, SampleGrid
 from lit_gan.checkpoint_io import read_checkpoint
 from lit_gan.errors import Diverged
 from lit_gan.data import ImageDataModule
+from lit_gan.distributed import STRATEGIES
 from lit_gan.models import GAN, legacy
 from lit_gan.tracking import ResumableCSVLogger, WandbSettings, wandb_logger
 
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError)
 RUN_DIR_ENV = "LIT_GAN_RUN_DIR"
-DDP_STRATEGIES = ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook")
 
 
 def new_run_dir(root: str | Path, name: str) -> Path:
@@ -131,8 +131,8 @@ class GANCLI(LightningCLI):
                 f"{run} already holds a run's checkpoints; choose a new --trainer.default_root_dir, or resume it "
                 f"with --ckpt_path {ckpts / 'last.ckpt'}"
             )
-        if trainer.strategy in DDP_STRATEGIES:  # a D-only backward leaves G's parameters unused
-            trainer.strategy = f"{trainer.strategy}_find_unused_parameters_true"
+        if trainer.strategy in STRATEGIES:  # G and D in separate DDP wrappers (lit_gan.distributed)
+            trainer.strategy = STRATEGIES[trainer.strategy]
         for group in ("checkpoint", "last_checkpoint"):
             if cfg[group].dirpath is None:
                 cfg[group].dirpath = str(ckpts)

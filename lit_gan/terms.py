@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lit_gan.distributed import average_gradients
 from lit_gan.losses import gradient_penalty, zero_centred_penalty
 
 if TYPE_CHECKING:
@@ -266,6 +267,7 @@ class Unrolled(Term):
                 loss, _ = model.discriminator_loss(real, fake.detach(), labels, ahead)
                 sgd.zero_grad(set_to_none=True)
                 loss.backward()
+                average_gradients(ahead)  # under DDP: look ahead on the global batch, as D steps
                 sgd.step()
         return ahead.requires_grad_(False)
 

@@ -108,6 +108,9 @@ class GAN(L.LightningModule):
         self.discriminator = nets.build(d_spec, tuple(image_shape), 0 if self.class_head else k, outputs)
         check_model(self)
         self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if ema_decay else None
+        # G's and D's DistributedDataParallel wrappers while `lit_gan.distributed.GANDDPStrategy` fits
+        # (a plain dict: outside the module tree and the checkpoints); the training step calls them
+        self.ddp: dict[str, nn.Module] = {}
         if weights_from:
             self.load_weights(weights_from)
         self.batches_seen = 0
@@ -154,13 +157,16 @@ class GAN(L.LightningModule):
         device = "cpu" if generator is not None else self.device
         return torch.randint(0, self.num_classes, (n,), generator=generator, device=device).to(self.device)
 
-    def generate(self, n: int | None = None, labels: Tensor | None = None, z: Tensor | None = None) -> Tensor:
-        """Images from G for noise `z` (drawn when absent) and `labels` (conditional models).
-        Outside training the EMA generator is used when there is one."""
+    def generate(
+        self, n: int | None = None, labels: Tensor | None = None, z: Tensor | None = None, generator: nn.Module | None = None
+    ) -> Tensor:
+        """Images from G (or `generator`) for noise `z` (drawn when absent) and `labels` (conditional
+        models). Outside training the EMA generator is used when there is one."""
         if z is None:
             z = self.sample_z(n if n is not None else len(labels))  # type: ignore[arg-type]
-        g = self.generator_ema if self.generator_ema is not None and not self.training else self.generator
-        return g(z, labels if self.conditional else None)
+        if generator is None:
+            generator = self.generator_ema if self.generator_ema is not None and not self.training else self.generator
+        return generator(z, labels if self.conditional else None)
 
     @torch.no_grad()
     def fixed_samples(self) -> tuple[Tensor, int]:
@@ -253,12 +259,15 @@ class GAN(L.LightningModule):
     def _train_step(self, batch: Batch) -> None:
         real, labels = batch[0], self._labels(batch[1])
         opt_g, opt_d = self.optimizers()
+        # under DDP the networks being trained run through their wrappers, which sync their gradients;
+        # G's loss sees the plain D (frozen then)
+        g, d = (self.ddp.get(name, getattr(self, name)) for name in ("generator", "discriminator"))
         step = self.batches_seen + 1  # counted in batches_seen once all of its updates are done
         g_turn = step % self.hparams.d_steps == 0
         with torch.set_grad_enabled(g_turn):  # keep G's graph only when G steps next
-            fake = self.generate(len(real), labels)
+            fake = self.generate(len(real), labels, generator=g)
         with self.toggled_optimizer(opt_d):
-            loss_d, logs = self.discriminator_loss(real, fake.detach(), labels)
+            loss_d, logs = self.discriminator_loss(real, fake.detach(), labels, d)
             self._check_finite("D", loss_d, step)
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(loss_d)
@@ -270,7 +279,7 @@ class GAN(L.LightningModule):
             for g_step in range(self.hparams.g_steps):
                 with self.toggled_optimizer(opt_g):
                     if g_step:
-                        fake = self.generate(len(real), labels)
+                        fake = self.generate(len(real), labels, generator=g)
                     loss_g = self.generator_loss(real, fake, labels)
                     self._check_finite("G", loss_g, step)
                     opt_g.zero_grad(set_to_none=True)

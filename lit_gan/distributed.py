@@ -1,0 +1,85 @@
+"""Data-parallel GAN training: one `DistributedDataParallel` per network.
+
+Lightning's `DDPStrategy` wraps the whole LightningModule, so D's backward leaves G's parameters
+without gradients and G's backward leaves D's: plain DDP stops ("parameters that were not used in
+producing the loss") and `find_unused_parameters=True` walks the autograd graph after every
+backward to find them. `GANDDPStrategy` wraps G and D separately, each with
+`find_unused_parameters=False`, so every backward all-reduces the gradients of the one network it
+trains, once:
+- D's step calls D through its wrapper. The gradient penalty's `autograd.grad` (with respect to
+  the images) fires no DDP hook; its double-backward part reaches D's weights in D's one backward.
+- G's step calls G through its wrapper and D as the plain network (D is frozen then).
+- The unrolled look-ahead copy of D is a plain network; `average_gradients` syncs its steps.
+- The EMA generator is never wrapped: G's weights are the same on every process, so is their average.
+The wrappers are kept outside the module tree (in `GAN.ddp`), so checkpoints keep their keys.
+Other LightningModules (the metrics' `Classifier`) get Lightning's whole-module DDP.
+
+`--trainer.strategy ddp` (or `ddp_spawn`, `ddp_fork`, `ddp_notebook`) selects it in the CLI; in
+Python pass `strategy=GANDDPStrategy()` or `strategy="gan_ddp"`. DDP options pass through, e.g.
+`GANDDPStrategy(static_graph=True)`.
+"""
+
+from __future__ import annotations
+
+import torch.distributed as dist
+from lightning.fabric.strategies import _StrategyRegistry
+from lightning.pytorch.overrides.distributed import _register_ddp_comm_hook, _sync_module_states
+from lightning.pytorch.strategies import DDPStrategy, StrategyRegistry
+from torch import nn
+from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+
+NETWORKS = ("generator", "discriminator")
+START_METHODS = {"ddp": "popen", "ddp_spawn": "spawn", "ddp_fork": "fork", "ddp_notebook": "fork"}
+STRATEGIES = {name: f"gan_{name}" for name in START_METHODS}
+"""Lightning's DDP names and the names of `GANDDPStrategy` with the same start method."""
+
+
+class GANDDPStrategy(DDPStrategy):
+    """DDP with G and D in separate `DistributedDataParallel` modules (see the module docstring)."""
+
+    def configure_ddp(self) -> None:
+        from lit_gan.models import GAN
+
+        model = self.lightning_module
+        if not isinstance(model, GAN):  # e.g. the metrics' Classifier: the whole module, as Lightning does
+            super().configure_ddp()
+            return
+        _sync_module_states(model)  # rank 0's EMA and fixed noise too, which no wrapper covers
+        model.ddp = {name: self._setup_model(getattr(model, name)) for name in NETWORKS}
+        self._register_ddp_hooks()
+
+    def _register_ddp_hooks(self) -> None:
+        wrappers = getattr(self.lightning_module, "ddp", None)
+        if not wrappers:
+            super()._register_ddp_hooks()
+        elif self.root_device.type == "cuda":  # DDP communication hooks need NCCL, as in Lightning
+            for wrapper in wrappers.values():
+                _register_ddp_comm_hook(wrapper, self._ddp_comm_state, self._ddp_comm_hook, self._ddp_comm_wrapper)
+
+    def teardown(self) -> None:
+        if getattr(self.lightning_module, "ddp", None):
+            self.lightning_module.ddp = {}
+        super().teardown()
+
+    @classmethod
+    def register_strategies(cls, strategy_registry: _StrategyRegistry) -> None:
+        for name, start in START_METHODS.items():
+            strategy_registry.register(STRATEGIES[name], cls, description=f"per-network DDP for GANs, start method {start!r}",
+                                       start_method=start)
+
+
+def average_gradients(module: nn.Module) -> None:
+    """Average `module`'s gradients over the processes (nothing in one process), in one all-reduce:
+    for a network that takes steps outside DDP, such as the unrolled D's look-ahead copy."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if grads:
+        flat = _flatten_dense_tensors(grads).div_(dist.get_world_size())
+        dist.all_reduce(flat)
+        for grad, average in zip(grads, _unflatten_dense_tensors(flat, grads)):
+            grad.copy_(average)
+
+
+if "gan_ddp" not in StrategyRegistry:
+    GANDDPStrategy.register_strategies(StrategyRegistry)
