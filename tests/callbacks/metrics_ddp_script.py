@@ -32,7 +32,7 @@ if __name__ == "__main__":
     torch.manual_seed(0)
     evaluation = Evaluation(every_n_epochs=1, classifier_epochs=2, settings={"num_fake": 200, "num_real": 500, "kid_subsets": 5, "cache_dir": cache})
     checkpoint = ModelCheckpoint(dirpath=f"{out}/ckpt", monitor="val/fid", mode="min")
-    trainer = L.Trainer(default_root_dir=out, accelerator="cpu", devices=2, strategy="ddp_find_unused_parameters_true",
+    trainer = L.Trainer(default_root_dir=out, accelerator="cpu", devices=2, strategy="gan_ddp",
                         max_epochs=2, limit_train_batches=2, limit_val_batches=1, logger=False,
                         enable_progress_bar=False, enable_model_summary=False, callbacks=[evaluation, checkpoint, Report()])
     tiny = {"generator": net(MLPGenerator, width=8), "discriminator": net(MLPDiscriminator, width=8)}
