@@ -58,7 +58,7 @@ class Evaluation(L.Callback):
         classifier_path: a checkpoint from ``lit-gan fit --config configs/<data>/classifier.yaml``;
             None: train one on the training split (``classifier_steps``) and cache it.
         classifier_steps: optimizer steps (of 128 images) of that automatic training: a fixed
-            budget, the same for any dataset size (about half a minute on 2 CPU cores at 28 px).
+            budget, the same for any dataset size (about a CPU-minute at 28 px).
         classifier_epochs: train for this many passes over the training split instead.
         feature_extractor_weights_path: the Inception weights file (None: the torch hub cache,
             downloaded by torch-fidelity on first use).
