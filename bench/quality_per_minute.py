@@ -11,7 +11,8 @@ Each checkpoint is then scored with `--num-fake` samples against the 10,000 test
 features of one Fashion-MNIST classifier trained once (fixed settings below) and kept in the
 output folder: FID, KID, IS, classes covered, precision/recall. Writes `<out>/quality_per_minute.md`
 (table + protocol) and `.png` (FID against CPU-minutes); runs, scores and the classifier live in
-`<out>/quality_per_minute/` (finished runs are reused, unfinished ones restarted).
+`<out>/quality_per_minute/`: finished runs are reused, stopped ones (Ctrl-C, SIGTERM, a crash) resume
+from their last.ckpt with the CPU time already spent, so an interrupted benchmark can be continued.
 
     PYTHONPATH=. python bench/quality_per_minute.py                      # the default rows, 2/5/10 min
     PYTHONPATH=. python bench/quality_per_minute.py --quick              # smoke run: seconds, 500 samples
@@ -109,15 +110,19 @@ def train(rows: list[Row], budgets: list[float], runs: Path, cores: list[int]) -
         if all(p.is_file() for p in snapshots(run_dir, budgets).values()):
             print(f"[{row.label}] reusing {run_dir}", flush=True)
             return
-        shutil.rmtree(run_dir, ignore_errors=True)  # an unfinished run starts again
-        run_dir.mkdir(parents=True)
+        last = run_dir / "checkpoints" / "last.ckpt"
+        resume = ["--ckpt_path", str(last)] if last.is_file() else []  # the budget spent carries over
+        if not resume:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            run_dir.mkdir(parents=True)
         core = free.get()
         try:
-            command = ["taskset", "-c", str(core), *fit_command(row, run_dir, budgets)]
-            (run_dir / "command.txt").write_text(shlex.join(command) + "\n")
-            print(f"[{row.label}] training on core {core}: {shlex.join(command[4:])}", flush=True)
+            command = ["taskset", "-c", str(core), *fit_command(row, run_dir, budgets), *resume]
+            with open(run_dir / "command.txt", "a") as file:
+                file.write(shlex.join(command) + "\n")
+            print(f"[{row.label}] {'resuming' if resume else 'training'} on core {core}: {shlex.join(command[4:])}", flush=True)
             start = time.perf_counter()
-            with open(run_dir / "train.log", "w") as log:
+            with open(run_dir / "train.log", "a") as log:
                 code = subprocess.run(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
             print(f"[{row.label}] finished in {(time.perf_counter() - start) / 60:.1f} wall-clock min, exit {code}", flush=True)
             if code != 0:

@@ -48,6 +48,7 @@ class Budget(Callback):
         self.images = 0
         self.saved: dict[float, Path] = {}
         self._origin: float | None = None
+        self._frozen: float | None = None  # the time of the snapshot being saved
 
     @property
     def state_key(self) -> str:
@@ -55,6 +56,8 @@ class Budget(Callback):
 
     def elapsed(self) -> float:
         """Seconds of budget used so far."""
+        if self._frozen is not None:
+            return self._frozen
         return self.spent if self._origin is None else CLOCKS[self.clock]() - self._origin
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -74,14 +77,17 @@ class Budget(Callback):
 
     def save(self, trainer: L.Trainer, minutes: float) -> Path:
         """Write the snapshot of ``minutes``; the time the save takes is not counted."""
-        start = CLOCKS[self.clock]()
+        start, self._frozen = CLOCKS[self.clock](), self.elapsed()
         self.taken.append(minutes)
         folder = Path(self.dirpath) if self.dirpath else Path(trainer.default_root_dir) / "checkpoints"
         path = folder / f"budget-{minutes:g}min.ckpt"
-        trainer.save_checkpoint(path)
+        try:
+            trainer.save_checkpoint(path)
+        finally:
+            self._frozen = None
+            if self._origin is not None:
+                self._origin += CLOCKS[self.clock]() - start
         self.saved[minutes] = path
-        if self._origin is not None:
-            self._origin += CLOCKS[self.clock]() - start
         return path
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:

@@ -100,7 +100,9 @@ class Speed(Callback):
     def _give_up(self, g: nn.Module, d: nn.Module, error: BaseException) -> None:
         for net in (g, d):
             net._compiled_call_impl = None  # back to the eager forward (the attribute nn.Module.compile sets)
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        while (inner := getattr(error, "inner_exception", None) or error.__cause__) is not None:
+            error = inner  # the compiler's own error, not torch's wrappers around it
+        first = (str(error).strip().splitlines() or [""])[0]
         rank_zero_warn(f"Speed: torch.compile failed ({type(error).__name__}: {first[:300]}); G and D train "
                        "without it (remove compile: true to silence this)")
 
