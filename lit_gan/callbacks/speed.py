@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import lightning as L
@@ -20,7 +21,8 @@ class Speed(Callback):
               init_args: {channels_last: true, compile: true}
 
     ``channels_last`` stores G's, D's (and the EMA's) weights in the channels_last memory format
-    and hands D its images in it (convolutions then run NHWC); the values trained are the same.
+    and hands D its images in it (convolutions then run NHWC); training matches the default
+    format to float rounding.
     ``compile`` compiles G and D in place with ``nn.Module.compile`` (so checkpoint keys do not
     change) when fitting. The first training batch runs a trial D and G loss and backward pass
     through them (compiling both) and throws it away (gradients cleared, batch-norm statistics
@@ -36,6 +38,10 @@ class Speed(Callback):
     def __init__(self, channels_last: bool = False, compile: bool = False, compile_options: dict[str, Any] | None = None) -> None:
         self.channels_last, self.compile = channels_last, compile
         self.compile_options = dict(compile_options or {})
+        valid = [n for n in inspect.signature(torch.compile).parameters if n != "model"]
+        unknown = sorted(set(self.compile_options) - set(valid))
+        if unknown:
+            raise ValueError(f"Speed: unknown compile_options {unknown}; torch.compile takes {', '.join(valid)}")
         self.compiled = False  # G and D are compiled and passed the first batch's trial step
         self._to_try = False
         self._hook: Any = None

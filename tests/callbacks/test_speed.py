@@ -100,3 +100,8 @@ def test_speed_refuses_a_model_without_generator_and_discriminator(tmp_path):
     trainer = L.Trainer(default_root_dir=tmp_path, logger=False)
     with pytest.raises(ValueError, match="Speed works on GANs.*Classifier"):
         Speed(channels_last=True).setup(trainer, Classifier(), "fit")
+
+
+def test_unknown_compile_options_are_refused_before_training():
+    with pytest.raises(ValueError, match=r"unknown compile_options \['mod'\]; torch.compile takes .*mode"):
+        Speed(compile=True, compile_options={"mod": "max-autotune"})
