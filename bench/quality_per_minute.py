@@ -202,6 +202,7 @@ def plot(results: list[dict], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for label in dict.fromkeys(r["label"] for r in results):
@@ -209,6 +210,10 @@ def plot(results: list[dict], path: Path) -> None:
         ax.plot(*zip(*points), marker="o", label=label)
     ax.set(xlabel="training CPU-minutes (one core)", ylabel="FID (classifier features, lower is better)",
            yscale="log", title="Fashion-MNIST: quality per CPU-minute")
+    plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="y", which="minor", labelsize=7)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -228,7 +233,7 @@ def protocol(args: argparse.Namespace, rows: list[Row], record: dict, results: l
 TorchInductor compiling in-process), with no validation or evaluation during training, trained for
 {max(args.budgets):g} minutes of its process's CPU time (`lit_gan.callbacks.Budget`, `time.process_time`;
 start-up and data loading not counted) and snapshotted at {', '.join(f'{b:g}' for b in args.budgets)} CPU-minutes.
-{len(args.cores)} runs at a time, one per core, in row order. images/s = training images / CPU seconds.
+Runs go one per core (`--cores`, default both), in row order. images/s = training images / CPU seconds.
 Each snapshot is scored with {args.num_fake:,} samples against the {p.get('num_real', '?'):,} images of the
 {p.get('real_split', '?')} split in the features of one Fashion-MNIST classifier ({p.get('extractor', '?')}; trained
 once with {settings}; test accuracy {record.get('test_accuracy', float('nan')):.4f}; file
@@ -236,8 +241,8 @@ once with {settings}; test accuracy {record.get('test_accuracy', float('nan')):.
 FID and KID (100 subsets of 1,000) on its penultimate features, IS and classes covered (share >= 0.25x the
 data's) from its logits, precision/recall with k=3. Measured on a 2-core machine shared with other jobs
 (load average {load[0]:.1f} at the start, {load[1]:.1f} at the end); torch {torch.__version__}, Python
-{platform.python_version()}, commit {commit}, {time.strftime('%Y-%m-%d')}. Command:
-`PYTHONPATH=. python bench/quality_per_minute.py {' '.join(args.argv)}`.
+{platform.python_version()}, commit {commit}, {time.strftime('%Y-%m-%d')}. This table:
+`PYTHONPATH=. python bench/quality_per_minute.py {shlex.join(args.argv)}`.
 
 Rows:
 {commands}"""
