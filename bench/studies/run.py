@@ -237,7 +237,7 @@ def stacked_report(name: str, study: Study, dirs: dict[Run, Path], jobs: int, ov
     source, stacks = p["dataset"]["args"]["source_name"], p["dataset"]["args"]["epoch_size"]
     budget = ("**Budget and protocol.** Each run is `lit-gan fit --config bench/studies/configs/stacked/base.yaml "
               f"--config bench/studies/configs/stacked/<run>.yaml`: StackedMNIST built from {source} "
-              f"({stacks:,} training stacks), seed 0, stopped by `CPUBudget` after the same "
+              f"({stacks:,} training stacks), seed 0, stopped by `Budget` (CPU clock) after the same "
               f"CPU time in training batches (one thread, pinned, {jobs} runs side by side on a shared machine), then "
               f"`lit-gan validate` of last.ckpt. Modes: {p['modes']['num_fake']:,} samples, each channel read by the "
               f"digit classifier (digit test accuracy {p['modes']['digit_accuracy']:.3f}; all "

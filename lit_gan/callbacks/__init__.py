@@ -1,8 +1,9 @@
 """Callbacks: everything a user watches during training."""
 
-from lit_gan.callbacks.budget import CPUBudget
+from lit_gan.callbacks.budget import Budget
 from lit_gan.callbacks.checkpoints import LastCheckpoint
 from lit_gan.callbacks.metrics import Evaluation
 from lit_gan.callbacks.samples import SampleGrid
+from lit_gan.callbacks.speed import Speed
 
-__all__ = ["CPUBudget", "Evaluation", "LastCheckpoint", "SampleGrid"]
+__all__ = ["Budget", "Evaluation", "LastCheckpoint", "SampleGrid", "Speed"]
