@@ -50,6 +50,10 @@ def test_snapshots_at_the_given_times_and_a_stop_at_the_budget(tmp_path, ticker)
     assert records == [{"clock": "cpu", "seconds": 30.0, "batches": 3, "images": 24},
                        {"clock": "cpu", "seconds": 60.0, "batches": 6, "images": 48}]
 
+    # the budget used is logged (the stacked study reads train/cpu_minutes from metrics.csv)
+    trainer, _ = fit(tmp_path / "logged", [ticker, Budget(minutes=1)])
+    assert float(trainer.callback_metrics["train/cpu_minutes"]) == pytest.approx(1.0)
+
 
 def test_snapshots_crossed_in_one_batch_are_all_written(tmp_path, ticker):
     callback = Budget(minutes=0.1, snapshots=[0.05, 0.1])  # 3 s and 6 s, both passed by the first batch
