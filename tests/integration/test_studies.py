@@ -55,7 +55,9 @@ def test_study_run_parses_into_its_settings(run, capsys):
     every = expected.get("evaluation", {}).get("every_n_epochs", base["evaluation"]["every_n_epochs"])
     assert config["evaluation"]["every_n_epochs"] == every
     if "callbacks" in base["trainer"]:  # the stacked study's CPU budget
-        assert [c["init_args"] for c in config["trainer"]["callbacks"]] == [c["init_args"] for c in base["trainer"]["callbacks"]]
+        given = [(c["class_path"], c["init_args"]) for c in base["trainer"]["callbacks"]]
+        resolved = [(c["class_path"], {k: c["init_args"][k] for k in args}) for c, (_, args) in zip(config["trainer"]["callbacks"], given)]
+        assert resolved == given and len(config["trainer"]["callbacks"]) == len(given)  # the base's budget, unchanged
     for section in ("model", "data"):
         for key, value in expected.get(section, {}).get("init_args", {}).items():
             if any(arg.split("=")[0].startswith(f"--{section}.init_args.{key}") for arg in run.args):
