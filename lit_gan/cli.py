@@ -330,7 +330,8 @@ def console() -> None:
 
 
 def main(args: list[str] | None = None, run: bool = True) -> GANCLI | None:
-    """Entry point of `lit-gan` and `python -m lit_gan`; `lit-gan generate ...` samples checkpoints."""
+    """Entry point of `lit-gan` and `python -m lit_gan`; `lit-gan generate ...` samples checkpoints,
+    `lit-gan prepare ...` writes a prepared dataset (:mod:`lit_gan.data.prepared`)."""
     argv = sys.argv[1:] if args is None else args
     if argv[:1] == ["generate"]:
         from lit_gan import generate
@@ -338,6 +339,14 @@ def main(args: list[str] | None = None, run: bool = True) -> GANCLI | None:
         try:
             generate.main(argv[1:])
         except (*USER_ERRORS, FileExistsError) as error:
+            fail(error)
+        return None
+    if argv[:1] == ["prepare"]:
+        from lit_gan.data import prepared
+
+        try:
+            prepared.main(argv[1:])
+        except (*USER_ERRORS, FileExistsError, ArgumentError) as error:
             fail(error)
         return None
     try:

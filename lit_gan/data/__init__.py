@@ -5,6 +5,7 @@ from lit_gan.data.celeba import CelebA
 from lit_gan.data.cifar import CIFAR10, CIFAR10_CLASSES
 from lit_gan.data.folder import ImageFolder
 from lit_gan.data.mnist import DEBIAN_FASHION_MNIST_DIRS, EmbeddedMNIST, FashionMNIST, MNIST
+from lit_gan.data.prepared import Prepared
 from lit_gan.data.stacked import StackedMNIST
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "ImageDataModule",
     "ImageFolder",
     "MNIST",
+    "Prepared",
     "StackedMNIST",
     "TensorImageDataModule",
     "TorchvisionDataModule",

@@ -8,6 +8,7 @@ labels; :meth:`ImageDataModule.on_after_batch_transfer` turns the images into fl
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,7 +42,8 @@ class ImageDataModule(lightning.LightningDataModule):
         batch_size: images per batch (the last incomplete training batch is dropped).
         image_size: resize images to image_size x image_size; None keeps the native size.
         value_range: float range of the images the model sees: (-1, 1) or (0, 1).
-        num_workers: DataLoader worker processes (0: load in the main process).
+        num_workers: DataLoader worker processes (0: load in the main process); None: 0 for data
+            held in memory, :func:`default_workers` for images decoded from files.
         predict_size: how many labels ``predict`` asks the generator to draw.
         seed: seed of the train/val split (where the split is random).
     """
@@ -61,7 +63,7 @@ class ImageDataModule(lightning.LightningDataModule):
         batch_size: int = 64,
         image_size: int | None = None,
         value_range: tuple[float, float] = (-1.0, 1.0),
-        num_workers: int = 0,
+        num_workers: int | None = None,
         predict_size: int = 64,
         seed: int = 0,
     ) -> None:
@@ -69,7 +71,8 @@ class ImageDataModule(lightning.LightningDataModule):
         _check_int("batch_size", batch_size, 1, "e.g. --data.init_args.batch_size 64")
         if image_size is not None:
             _check_int("image_size", image_size, 4, "e.g. --data.init_args.image_size 32, or leave it unset")
-        _check_int("num_workers", num_workers, 0, "use 0 to load in the main process")
+        if num_workers is not None:
+            _check_int("num_workers", num_workers, 0, "use 0 to load in the main process, or leave it unset")
         _check_int("predict_size", predict_size, 1, "it is the number of samples to generate")
         try:
             vr = (float(value_range[0]), float(value_range[1]))
@@ -111,6 +114,14 @@ class ImageDataModule(lightning.LightningDataModule):
         """(low, high) of the float images the model sees: (-1, 1) or (0, 1)."""
         return self._value_range
 
+    @property
+    def transform_description(self) -> str:
+        """How the stored images become the batches' images (recorded by ``lit-gan prepare``)."""
+        c, h, w = self.native_shape
+        if self.image_shape == (c, h, w):
+            return f"none: native {c}x{h}x{w}"
+        return f"bilinear antialiased resize of {c}x{h}x{w} to {'x'.join(map(str, self.image_shape))}"
+
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(image_shape={self.image_shape}, num_classes={self.num_classes}, "
@@ -150,17 +161,24 @@ class ImageDataModule(lightning.LightningDataModule):
                 "(the last incomplete batch is dropped); lower --data.init_args.batch_size"
             )
         extra = {"progress": self._batches_trained} if train else {}
+        workers = self.workers_for(dataset)
         return (ResumableLoader if train else DataLoader)(
             dataset,
             **extra,
             batch_size=self.batch_size,
             sampler=EpochShuffle(len(dataset), self.seed) if train else None,  # type: ignore[arg-type]
             drop_last=train,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            num_workers=workers,
+            persistent_workers=workers > 0,
             pin_memory=torch.cuda.is_available(),
             collate_fn=_collate_pair if isinstance(dataset, UInt8Images) else None,
         )
+
+    def workers_for(self, dataset: Dataset) -> int:
+        """``num_workers``, or when unset: 0 for data in memory (or memory-mapped), else :func:`default_workers`."""
+        if self.num_workers is not None:
+            return self.num_workers
+        return 0 if isinstance(dataset, UInt8Images) else default_workers()
 
     def _batches_trained(self) -> int:
         """Batches trained on in the current epoch (Lightning's count of completed batches)."""
@@ -376,18 +394,28 @@ def read_image(path: str | Path, mode: str) -> Image.Image:
         raise ValueError(f"cannot read image {path}: {err}; remove or fix it") from err
 
 
-def stack_dataset(dataset: Dataset, num_workers: int = 0) -> Split:
+def stack_dataset(dataset: Dataset, num_workers: int | None = None) -> Split:
     """Load a whole (file) dataset into memory as one uint8 split, using ``num_workers`` threads.
 
     Threads (PIL and torch release the GIL) keep a bad file's ``ValueError`` readable.
     """
-    with ThreadPoolExecutor(max_workers=max(1, num_workers)) as pool:
+    threads = default_workers() if num_workers is None else max(1, num_workers)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
         items = list(pool.map(dataset.__getitem__, range(len(dataset))))  # type: ignore[arg-type]
     images, labels = zip(*items)
     return torch.stack(images), torch.stack(labels)
 
 
 # ------------------------------------------------------------------------- helpers
+def default_workers() -> int:
+    """Loader workers for images decoded from files: the CPUs this process may use, at most 8."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 8))
+
+
 def resize_uint8(images: Tensor, size: int, chunk: int = 2048) -> Tensor:
     """Resize uint8 (N, C, H, W) to (N, C, size, size): bilinear with antialias, in chunks."""
     if images.shape[-2:] == (size, size):

@@ -35,6 +35,11 @@ class CelebA(ImageDataModule):
         self.download = download
 
     @property
+    def transform_description(self) -> str:
+        size = self.image_shape[1]
+        return f"center-crop 178x178, resize to {size}x{size} (antialiased)"
+
+    @property
     def root(self) -> Path:
         return Path(self.data_dir) / "celeba"
 

@@ -39,7 +39,8 @@ class ImageFolder(ImageDataModule):
         val_fraction: fraction of images held out (seeded) for validation and test.
         batch_size: images per batch.
         value_range: (-1, 1) or (0, 1).
-        num_workers: DataLoader workers (also threads loading the images into memory).
+        num_workers: DataLoader workers (also threads loading the images into memory); None: 0 in
+            memory, else one per CPU (at most 8).
         predict_size: how many samples ``predict`` generates.
         seed: seed of the train/val split.
     """
@@ -55,7 +56,7 @@ class ImageFolder(ImageDataModule):
         val_fraction: float = 0.1,
         batch_size: int = 64,
         value_range: tuple[float, float] = (-1.0, 1.0),
-        num_workers: int = 0,
+        num_workers: int | None = None,
         predict_size: int = 64,
         seed: int = 0,
     ) -> None:
@@ -74,6 +75,12 @@ class ImageFolder(ImageDataModule):
         self.paths, self.labels = self._scan(Path(root))
         if in_memory is None:
             self.in_memory = len(self.paths) <= IN_MEMORY_MAX_IMAGES
+
+    @property
+    def transform_description(self) -> str:
+        size = self.image_shape[1]
+        return (f"{'grayscale' if self.channels == 1 else 'RGB'}; shorter side resized to {size} (antialiased), "
+                f"center-crop {size}x{size}")
 
     def _scan(self, root: Path) -> tuple[list[Path], list[int]]:
         """List files (cheap: no image is opened) and set class_names/num_classes."""
