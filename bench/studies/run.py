@@ -193,13 +193,61 @@ def lit_gan(cmd: list[str], log: Path, name: str, threads: int, cores: set[int] 
 
 # ----- Stacked MNIST: fits stopped by a CPU budget, then one `lit-gan validate` each -------------
 VALIDATED = "metrics/validate-last.json"
-UNVERIFIED = "Lin et al. 2018 (PacGAN), Table 3, as quoted from memory in issue 13: not checked against the paper"
-LITERATURE: list[tuple[str, str, str, str]] = [
-    ("DCGAN", "99", "3.4", UNVERIFIED), ("Unrolled GAN", "49", "4.3", UNVERIFIED), ("VEEGAN", "150", "2.95", UNVERIFIED),
-    ("PacDCGAN2", "1,000", "0.06", UNVERIFIED), ("R3GAN", "1,000", "≈0.03", "Huang et al. 2024, as quoted in issue 13: not checked"),
+PACGAN_README = "https://github.com/fjxmlzn/PacGAN/blob/cdf979a0171cf021065423b76c1ce86b35b83262/stacked_MNIST_experiments/README.md"
+VEEGAN_PAGE = "https://github.com/akashgit/VEEGAN/blob/0044b1baa13b1f29e5189e75d07e9875868aa4b9/index.md"
+R3GAN_PAGE = "https://papers.nips.cc/paper_files/paper/2024/hash/4e2acb1e1c8e297d394ae29ed9535172-Abstract-Conference.html"
+FROM_MEMORY = "unverified (from memory of issue 13)"
+PACGAN = "Lin et al. 2018 (PacGAN), likely Table 2: VEEGAN's setting (the issue: Table 3)"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One literature figure on Stacked MNIST: what the paper reports and how far it was checked."""
+    model: str
+    modes: str
+    kl: str
+    paper: str  # paper, table and setting
+    checked: str  # what was read, where; FROM_MEMORY if the figure itself was not
+
+
+LITERATURE: list[Figure] = [
+    Figure("DCGAN", "99", "3.4", PACGAN, FROM_MEMORY),
+    Figure("Unrolled GAN", "48.7", "4.32", PACGAN, FROM_MEMORY),
+    Figure("VEEGAN", "150", "2.95", PACGAN, FROM_MEMORY),
+    Figure("PacDCGAN2", "1,000", "0.06", PACGAN, FROM_MEMORY),
+    Figure("R3GAN", "1,000", "≈0.03", "Huang et al. 2024 (NeurIPS), table not found", FROM_MEMORY),
 ]
-"""(model, modes, KL, source). None could be verified here: the search tool holds only the
-papers' first pages, and the PacGAN repository keeps its Table 3 as an image."""
+"""The figures issue 13 quotes from memory, none of them read in a paper: the stored copies of the
+papers hold their first pages only, and the official repositories keep their tables as images.
+What was read is in LITERATURE_NOTES, each with the address it was read at."""
+
+LITERATURE_NOTES: list[str] = [
+    f"Tables: [PacGAN's README]({PACGAN_README}) puts its DCGAN and PacDCGAN2-4 runs in VEEGAN's setting in "
+    "Table 2 and, by elimination, its Unrolled GAN settings (D 1/4 and 1/2 the size of G) in Table 3, both as "
+    "images. A VEEGAN row beside DCGAN's points to Table 2 rather than the issue's Table 3; not confirmed.",
+    "Not quoted: Metz et al. 2017 (Unrolled GAN, section 3.3.1, D 1/4 and 1/2 of G) and Srivastava et al. 2017 "
+    "(VEEGAN, Table 1 by the issue) "
+    "report Stacked MNIST too, but no stored copy holds their tables as text, so no figure of theirs is given.",
+    f"R3GAN: the [NeurIPS abstract]({R3GAN_PAGE}) claims it surpasses StyleGAN2 on Stacked MNIST without a "
+    "figure; its 1,000 modes appear only in secondary summaries (such as rohan-paul.com's), its KL and table "
+    "number nowhere read here.",
+    "Their settings differ from ours: GPU runs (PacGAN's code schedules its runs on GPUs), their own "
+    "MNIST classifiers (PacGAN's: Keras' `mnist_cnn` demo), and VEEGAN counts 26,000 samples, averaged over five "
+    f"runs, with KL between the generated and the data distribution ([VEEGAN's page]({VEEGAN_PAGE})); ours are "
+    "2 CPU-minutes on one thread, one seed, lit_gan's digit classifier and KL(generated || uniform).",
+]
+
+
+def literature_lines() -> list[str]:
+    """The report's literature section: the figures with their sources, then what was checked."""
+    if not LITERATURE:
+        return []
+    return ["", "**Literature.** Other networks, budgets and classifiers: only the trend compares. No figure below "
+            "is verified: none could be read in a paper's text (the stored copies hold the papers' first pages, the "
+            "official code keeps its tables as images); the notes below say what was checked, and where.", "",
+            "| model | modes | KL | paper, table, setting | checked |", "|---|---:|---:|---|---|",
+            *[f"| {f.model} | {f.modes} | {f.kl} | {f.paper} | {f.checked} |" for f in LITERATURE],
+            "", *[f"- {note}" for note in LITERATURE_NOTES]]
 
 
 def fit_and_validate(run: Run, study: str, overrides: list[str], reuse: bool, cores: set[int]) -> Path:
@@ -250,10 +298,7 @@ def stacked_report(name: str, study: Study, dirs: dict[Run, Path], jobs: int, ov
              "| run | CPU-min | batches | images | modes | KL | FID | IS | last sample grid |", "|---|---:|---:|---:|---:|---:|---:|---:|---|",
              f"| real stacks (reference) | – | – | – | {m['modes_real']:.0f} | {m['mode_kl_real']:.2f} | 0 | {m['is_real_mean']:.0f} | |",
              *rows]
-    if LITERATURE:
-        lines += ["", "The literature (other networks, budgets and classifiers: only the trend compares; **unverified**, see the "
-                  "source column):", "",
-                  "| model | modes | KL | source |", "|---|---:|---:|---|", *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in LITERATURE]]
+    lines += literature_lines()
     lines += ["", "Commands:", "", *[f"- {run.name}: `{' '.join([run.command(), *overrides])}`, then `lit-gan validate "
                                       f"--config <run>/config.yaml --ckpt_path <run>/checkpoints/last.ckpt`" for run in dirs]]
     return "\n".join(lines) + "\n"

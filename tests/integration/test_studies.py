@@ -71,6 +71,16 @@ def test_study_run_parses_into_its_settings(run, capsys):
         expected_value = yaml.safe_load(value) if value.startswith("[") else float(value)  # YAML reads 5e-4 as text
         assert node == pytest.approx(expected_value), arg
 
+
+def test_stacked_report_carries_the_literature_with_its_sources():
+    """The literature's figures live in run.py, so a rerun keeps them; stacked.md holds what it writes,
+    and every figure names its paper and either where it was read or that it was not."""
+    report = (studies.RESULTS / "stacked.md").read_text()
+    assert "\n".join(studies.literature_lines()) in report
+    for figure in studies.LITERATURE:
+        assert " et al. " in figure.paper and (figure.checked.startswith(studies.FROM_MEMORY) or "](https://" in figure.checked)
+
+
 def test_fashion_folder_export_has_one_folder_per_class(tmp_path):
     images, labels = load_mnist_5k()  # real digits standing in for Fashion-MNIST: the format matters
     pick = torch.stack([(labels == c).nonzero().flatten()[:5] for c in range(10)]).T.flatten()  # 0..9, 0..9, ...
