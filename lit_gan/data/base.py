@@ -322,7 +322,8 @@ class EpochShuffle(torch.utils.data.Sampler[int]):
 class ResumableLoader(DataLoader):
     """The training DataLoader, with its place in the epoch saved in checkpoints (Lightning calls
     `state_dict` / `load_state_dict`): a run resumed in mid-epoch goes on with the first batch it
-    had not trained on. `progress()` is the number of batches trained on in this epoch."""
+    had not trained on (under DDP, each rank skips its own share's first batches). `progress()` is
+    the number of batches trained on in this epoch."""
 
     def __init__(self, *args: Any, progress: Callable[[], int] = lambda: 0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -339,7 +340,12 @@ class ResumableLoader(DataLoader):
         resume, self._resume = self._resume, None
         if resume and isinstance(self.sampler, EpochShuffle):
             self.sampler.resume = (resume["epoch"], resume["batches"] * int(self.batch_size or 1))
-        return super().__iter__()
+            return super().__iter__()
+        batches = super().__iter__()
+        if resume and resume["epoch"] == int(getattr(self.sampler, "epoch", 0)):
+            for _ in range(resume["batches"]):  # DDP's share of the order: pass over the batches trained on
+                next(batches, None)
+        return batches
 
 
 class UInt8Images(Dataset):

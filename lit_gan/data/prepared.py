@@ -14,6 +14,7 @@ memory and pages in the rest, and every DDP rank reads only its sampler's share.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import os
@@ -44,24 +45,69 @@ def open_split(folder: str | Path) -> UInt8Images:
     return UInt8Images(images, torch.from_numpy(np.load(folder / "labels.npy")))
 
 
+def is_url(path: str | Path) -> bool:
+    return "://" in str(path) and not str(path).startswith("file://")
+
+
+def _filesystem(url: str) -> tuple[Any, str]:
+    from fsspec.core import url_to_fs
+
+    try:
+        return url_to_fs(url)
+    except (ImportError, ValueError) as error:
+        raise ValueError(f"cannot open {url}: {error}; install the fsspec driver for it "
+                         "(s3fs for s3://, gcsfs for gs://, adlfs for az://)") from None
+
+
 def read_record(path: str | Path) -> dict[str, Any]:
-    """The record of a finished prepared dataset; a clear error for anything else."""
-    if "://" in str(path):
-        raise ValueError(f"{path}: prepared datasets are read from a local (or mounted) folder; copy or mount it "
-                         "first (e.g. `aws s3 sync`, gcsfuse, s3fs)")
-    path = Path(path)
-    if not (path / RECORD).is_file():
-        partial = _partial(path)
-        if partial.is_dir():
-            raise FileNotFoundError(f"{path} is not finished ({partial} holds an interrupted prepare); re-run the "
-                                    "same `lit-gan prepare` command to complete it")
-        raise FileNotFoundError(f"{path} is not a prepared dataset (no {RECORD}); make one with "
-                                f"`lit-gan prepare --data <dataset> ... --out {path}`")
-    record = json.loads((path / RECORD).read_text())
+    """The record of a finished prepared dataset (a folder or an fsspec URL); a clear error for anything else."""
+    if is_url(path):
+        fs, root = _filesystem(str(path))
+        if not fs.exists(f"{root}/{RECORD}"):
+            raise FileNotFoundError(f"{path} is not a prepared dataset (no {RECORD} there); prepare it locally with "
+                                    f"`lit-gan prepare ... --out DIR` and upload DIR to {path}")
+        record = json.loads(fs.cat_file(f"{root}/{RECORD}"))
+    else:
+        path = Path(str(path).removeprefix("file://"))
+        if not (path / RECORD).is_file():
+            partial = _partial(path)
+            if partial.is_dir():
+                raise FileNotFoundError(f"{path} is not finished ({partial} holds an interrupted prepare); re-run "
+                                        "the same `lit-gan prepare` command to complete it")
+            raise FileNotFoundError(f"{path} is not a prepared dataset (no {RECORD}); make one with "
+                                    f"`lit-gan prepare --data <dataset> ... --out {path}`")
+        record = json.loads((path / RECORD).read_text())
     if record.get("format") != FORMAT:
-        raise ValueError(f"{path / RECORD}: format {record.get('format')!r}, this lit_gan reads {FORMAT!r}; "
+        raise ValueError(f"{path}/{RECORD}: format {record.get('format')!r}, this lit_gan reads {FORMAT!r}; "
                          "prepare the dataset again")
     return record
+
+
+def local_copy(url: str, cache_dir: str | Path) -> Path:
+    """The prepared dataset at ``url``, copied once into ``cache_dir/<hash of url and record>``.
+
+    Each process (every DDP rank of a node) may call it: a copy goes to a private ``.partial``
+    folder, gets its record last and is renamed into place; whoever finishes second drops theirs.
+    """
+    fs, root = _filesystem(url)
+    record = fs.cat_file(f"{root}/{RECORD}")
+    local = Path(cache_dir).expanduser() / hashlib.sha1(url.encode() + record).hexdigest()[:16]
+    if (local / RECORD).is_file():
+        return local
+    splits = [name for name, n in json.loads(record)["splits"].items() if not isinstance(n, str)]
+    tmp = local.with_name(f"{local.name}.{os.getpid()}.partial")
+    with bar(total=2 * len(splits), desc=f"copy {url}", unit="file") as progress:
+        for split in splits:
+            (tmp / split).mkdir(parents=True, exist_ok=True)
+            for name in ("images.npy", "labels.npy"):
+                fs.get_file(f"{root}/{split}/{name}", str(tmp / split / name))
+                progress.update()
+    (tmp / RECORD).write_bytes(record)
+    try:
+        os.replace(tmp, local)
+    except OSError:  # another process put its copy there first
+        shutil.rmtree(tmp)
+    return local
 
 
 class Prepared(ImageDataModule):
@@ -69,7 +115,9 @@ class Prepared(ImageDataModule):
     exact mid-epoch resume, per-rank shares under DDP, labels for conditional models.
 
     Args:
-        path: the prepared folder (``--out`` of ``lit-gan prepare``).
+        path: the prepared folder (``--out`` of ``lit-gan prepare``), or an fsspec URL of one
+            (s3://, gs://, az://, https://, ...: copied once into ``cache_dir``, then memory-mapped).
+        cache_dir: where copies of URLs go.
         image_size: the size training expects; must equal the prepared size (None: take it).
         channels: the channels training expects (None: take them).
         batch_size, value_range, num_workers, predict_size, seed: as for every data module.
@@ -80,6 +128,7 @@ class Prepared(ImageDataModule):
     def __init__(
         self,
         path: str = "data/prepared",
+        cache_dir: str = "~/.cache/lit_gan/prepared",
         image_size: int | None = None,
         channels: int | None = None,
         batch_size: int = 64,
@@ -90,7 +139,7 @@ class Prepared(ImageDataModule):
     ) -> None:
         super().__init__(data_dir=path, batch_size=batch_size, image_size=image_size, value_range=value_range,
                          num_workers=num_workers, predict_size=predict_size, seed=seed)
-        self.path = path
+        self.path, self.cache_dir = path, cache_dir
         self.record = read_record(path)
         c, h, w = self.record["image_shape"]
         source = self.record["source"]["class"]
@@ -114,7 +163,7 @@ class Prepared(ImageDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
-        root = Path(self.path)
+        root = local_copy(self.path, self.cache_dir) if is_url(self.path) else Path(self.path.removeprefix("file://"))
         self.train_set = open_split(root / "train")
         self.val_set = open_split(root / "val")
         self.test_set = open_split(root / "test") if (root / "test").is_dir() else self.val_set

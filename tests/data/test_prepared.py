@@ -127,7 +127,7 @@ def test_mismatched_size_or_channels_are_refused_with_the_fix(tmp_path):
         Prepared(path=str(out), channels=3)
     with pytest.raises(FileNotFoundError, match="not a prepared dataset .*lit-gan prepare"):
         Prepared(path=str(tmp_path / "nothing"))
-    with pytest.raises(ValueError, match="local \\(or mounted\\) folder"):
+    with pytest.raises(ValueError, match="cannot open s3://bucket/celeba64: .*install the fsspec driver .*s3fs"):
         Prepared(path="s3://bucket/celeba64")
     assert Prepared(path=str(out), image_size=16, channels=1).image_shape == (1, 16, 16)
 
@@ -204,3 +204,50 @@ def test_two_ddp_processes_read_disjoint_shares(tmp_path):
         assert not set(a.tolist()) & set(b.tolist())  # disjoint
         assert set(a.tolist()) | set(b.tolist()) == set(range(64))
     assert seen[0][0].tolist() != seen[0][1].tolist()  # reshuffled by epoch
+
+
+def test_a_prepared_dataset_at_a_url_is_copied_once_and_trained_from(tmp_path):
+    import fsspec
+
+    out = prepare(EmbeddedMNIST(image_size=8), tmp_path / "prep")
+    store = fsspec.filesystem("memory")
+    store.put(str(out), "/bucket/mnist8", recursive=True)
+    url = "memory://bucket/mnist8"
+    with pytest.raises(FileNotFoundError, match="memory://bucket/none is not a prepared dataset"):
+        Prepared(path="memory://bucket/none")
+    dm = Prepared(path=url, cache_dir=str(tmp_path / "cache"), batch_size=16)
+    assert dm.image_shape == (1, 8, 8) and dm.num_classes == 10  # from the remote record, before any copy
+    dm.setup("fit")
+    local = Prepared(path=str(out))
+    local.setup("fit")
+    assert torch.equal(dm.train_set.images, local.train_set.images)
+    copies = list((tmp_path / "cache").iterdir())
+    assert len(copies) == 1 and (copies[0] / "record.json").is_file()
+    store.rm("/bucket/mnist8/train/images.npy")  # a second run uses its copy, not the store
+    again = Prepared(path=url, cache_dir=str(tmp_path / "cache"))
+    again.setup("fit")
+    assert torch.equal(again.train_set.images, local.train_set.images)
+    store.rm("/bucket", recursive=True)
+
+
+def test_a_ddp_ranks_share_resumes_at_the_batch_it_stopped_at():
+    """Under DDP Lightning wraps the epoch order in a DistributedSamplerWrapper: a resumed rank
+    goes on with the first batch of its own share it had not trained on."""
+    from lightning.fabric.utilities.distributed import DistributedSamplerWrapper
+
+    from lit_gan.data.base import EpochShuffle, UInt8Images, _collate_pair
+
+    data = UInt8Images(torch.zeros(40, 1, 2, 2, dtype=torch.uint8), torch.arange(40))
+
+    def labels(resume=None):
+        sampler = DistributedSamplerWrapper(EpochShuffle(40, seed=3), num_replicas=2, rank=1, shuffle=False)
+        loader = ResumableLoader(data, sampler=sampler, batch_size=4, collate_fn=_collate_pair, drop_last=True)
+        if resume:
+            loader.load_state_dict(resume)
+        sampler.set_epoch(1)
+        return [batch[1].tolist() for batch in loader]
+
+    straight = labels()
+    assert len(straight) == 5
+    assert labels({"epoch": 1, "batches": 2}) == straight[2:]
+    assert labels({"epoch": 0, "batches": 2}) == straight  # a resume point of another epoch skips nothing
