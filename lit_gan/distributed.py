@@ -11,6 +11,10 @@ trains, once:
 - G's step calls G through its wrapper and D as the plain network (D is frozen then).
 - The unrolled look-ahead copy of D is a plain network; `average_gradients` syncs its steps.
 - The EMA generator is never wrapped: G's weights are the same on every process, so is their average.
+- Buffers (batch norm's running statistics) are not broadcast in every wrapper's forward
+  (`broadcast_buffers=False`): after each training batch, rank 0's buffers of G, D and the EMA
+  generator go to every process in one broadcast, so all processes hold rank 0's model whenever
+  they validate, sample or save (rank 0's own training is the same as with whole-module DDP).
 The wrappers are kept outside the module tree (in `GAN.ddp`), so checkpoints keep their keys.
 Other LightningModules (the metrics' `Classifier`) get Lightning's whole-module DDP.
 
@@ -21,14 +25,20 @@ Python pass `strategy=GANDDPStrategy()` or `strategy="gan_ddp"`. DDP options pas
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch.distributed as dist
 from lightning.fabric.strategies import _StrategyRegistry
 from lightning.pytorch.overrides.distributed import _register_ddp_comm_hook, _sync_module_states
 from lightning.pytorch.strategies import DDPStrategy, StrategyRegistry
-from torch import nn
+from torch import Tensor, nn
+from torch.distributed.distributed_c10d import _get_default_group
+from torch.distributed.utils import _sync_params_and_buffers
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
 NETWORKS = ("generator", "discriminator")
+BUFFERED = (*NETWORKS, "generator_ema")
+BUCKET_BYTES = 250 * 1024 * 1024  # as DDP's own broadcasts
 START_METHODS = {"ddp": "popen", "ddp_spawn": "spawn", "ddp_fork": "fork", "ddp_notebook": "fork"}
 STRATEGIES = {name: f"gan_{name}" for name in START_METHODS}
 """Lightning's DDP names and the names of `GANDDPStrategy` with the same start method."""
@@ -45,8 +55,22 @@ class GANDDPStrategy(DDPStrategy):
             super().configure_ddp()
             return
         _sync_module_states(model)  # rank 0's EMA and fixed noise too, which no wrapper covers
+        self._ddp_kwargs.setdefault("broadcast_buffers", False)  # one broadcast per batch instead (sync_buffers)
         model.ddp = {name: self._setup_model(getattr(model, name)) for name in NETWORKS}
         self._register_ddp_hooks()
+
+    def training_step(self, *args: Any, **kwargs: Any) -> Any:
+        output = super().training_step(*args, **kwargs)
+        if getattr(self.lightning_module, "ddp", None) and not self._ddp_kwargs["broadcast_buffers"]:
+            self.sync_buffers()
+        return output
+
+    def sync_buffers(self) -> None:
+        """Rank 0's buffers of G, D and the EMA generator to every process, in one coalesced broadcast."""
+        model = self.lightning_module
+        buffers: list[Tensor] = [b for name in BUFFERED if (net := getattr(model, name, None)) is not None
+                                 for b in net.buffers()]
+        _sync_params_and_buffers(_get_default_group(), buffers, BUCKET_BYTES, src=0)
 
     def _register_ddp_hooks(self) -> None:
         wrappers = getattr(self.lightning_module, "ddp", None)

@@ -67,7 +67,8 @@ class Record(L.Callback):
         self.info.update(
             strategy=type(trainer.strategy).__name__,
             whole_module_ddp=isinstance(trainer.strategy.model, DistributedDataParallel),
-            wrappers={name: (type(w).__name__, w.find_unused_parameters, w.module is getattr(model, name)) for name, w in model.ddp.items()},
+            wrappers={name: (type(w).__name__, w.find_unused_parameters, w.module is getattr(model, name), w.broadcast_buffers)
+                      for name, w in model.ddp.items()},
             norm_layers=norm_layers(model),
         )
 

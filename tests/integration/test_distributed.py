@@ -102,7 +102,7 @@ def test_gan_ddp_syncs_each_network_once_and_matches_find_unused_parameters(tmp_
     info = rank0["info"]
     assert info["strategy"] == "GANDDPStrategy" and not info["whole_module_ddp"]
     # separate DDP modules around the networks themselves, without the unused-parameter search
-    assert info["wrappers"] == {name: ("DistributedDataParallel", False, True) for name in ("generator", "discriminator")}
+    assert info["wrappers"] == {name: ("DistributedDataParallel", False, True, False) for name in ("generator", "discriminator")}
     assert info["batches_seen"] == 4 and info["metrics"]["train/gradient_penalty"] > 0
     assert info["scale"] > 1.0  # the GradScaler served both optimizers throughout
     # the processes started from different weights: rank 0's were broadcast (EMA included) and stay in step
@@ -117,6 +117,21 @@ def test_gan_ddp_syncs_each_network_once_and_matches_find_unused_parameters(tmp_
     loaded = GAN.load_from_checkpoint(tmp_path / "new" / "last.ckpt")
     assert list(ckpt["state_dict"]) == list(loaded.state_dict())
     assert all(torch.equal(loaded.state_dict()[k], rank0["state"][k]) for k in rank0["params"])
+
+
+def test_gan_ddp_gives_every_process_rank_0s_batch_norm_statistics_after_each_batch(tmp_path):
+    """DCGAN (batch norm in G, D and the EMA generator): no wrapper broadcasts buffers in its forward;
+    one broadcast after each batch leaves every rank with rank 0's running statistics, and rank 0
+    trains exactly as with whole-module DDP (which broadcasts before each batch, so rank 1 ends with
+    statistics of its own last batch)."""
+    settings = {"model": "DCGAN", "batches": 3, "kwargs": {"ema_decay": 0.9}}
+    rank0, rank1 = fit(tmp_path / "new", **settings)
+    buffers = [k for k in rank0["state"] if k not in rank0["params"] and "running_mean" in k]
+    assert {k.split(".")[0] for k in buffers} == {"generator", "discriminator", "generator_ema"}
+    assert all(torch.equal(rank0["state"][k], rank1["state"][k]) for k in rank0["state"])
+    old0, old1 = fit(tmp_path / "old", **settings, strategy="ddp_find_unused_parameters_true")
+    assert all(torch.equal(old0["state"][k], rank0["state"][k]) for k in old0["state"])
+    assert max((old0["state"][k] - old1["state"][k]).abs().max().item() for k in buffers) > 1e-4
 
 
 def test_gan_ddp_matches_one_process_on_the_global_batch(tmp_path):
