@@ -2,8 +2,8 @@
 `find_unused_parameters=True`, and 2 processes against 1.
 
 Each setting is one `lightning.Trainer.fit` of DCGAN or WGAN-GP (embedded MNIST, 28x28, batch 64
-per process, one torch thread per process, gloo on CPU) in its own process group. A callback
-times every training batch (one D step, plus G's step when it is G's turn: every batch for DCGAN,
+per process, one torch thread per process, each process pinned to its own core, gloo on CPU) in
+its own process group. A callback times every training batch (one D step, plus G's step when it is G's turn: every batch for DCGAN,
 every 5th for WGAN-GP) in wall-clock and process CPU time; the first `--warmup` batches are not
 counted; each setting runs `--repeats` times, alternated, and the fastest is kept. A communication
 hook counts the gradient elements each strategy all-reduces (whole-module DDP reduces every
@@ -11,13 +11,14 @@ bucket in every backward, G's in D's backward too). The two strategies train
 from the same seed on the same batches, so their final weights are compared too (max |difference|
 over rank 0's state dict).
 
-Run:  PYTHONPATH=. python bench/ddp.py [--batches 60 --warmup 10 --width 32 --repeats 3]
+Run:  PYTHONPATH=. python bench/ddp.py [--batches 60 --warmup 10 --width 32 --repeats 3 --models DCGAN WGANGP]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -40,6 +41,8 @@ def worker(out: Path, settings: dict) -> None:
     from lit_gan.data import EmbeddedMNIST
 
     torch.set_num_threads(1)
+    cores = settings["cores"]  # the launcher's: rank 1 starts from rank 0, after rank 0 is pinned
+    os.sched_setaffinity(0, {cores[int(os.environ.get("LOCAL_RANK", 0)) % len(cores)]})  # a core per process
     L.seed_everything(0, verbose=False)
     cls = getattr(lit_gan.models, settings["model"])
     specs = cls().hparams  # the variant's own networks, at another width
@@ -108,10 +111,12 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3, help="runs per strategy, alternated; the fastest is kept")
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     args = parser.parse_args()
     import torch
 
-    common = {"batches": args.batches, "warmup": args.warmup, "width": args.width, "batch_size": args.batch_size}
+    common = {"batches": args.batches, "warmup": args.warmup, "width": args.width, "batch_size": args.batch_size,
+              "cores": sorted(os.sched_getaffinity(0))}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         print(f"Step time per batch (median wall ms; mean CPU ms per process; fastest of {args.repeats} alternated runs), 2 CPU processes, batch {args.batch_size} each, "
@@ -119,7 +124,7 @@ def main() -> None:
         print("| model | find_unused=True (Lightning) | per-network DDP (lit_gan) | new / old wall | gradients all-reduced per batch, old → new | max weight difference |")
         print("|---|---|---|---|---|---|")
         scaling = []
-        for model in MODELS:
+        for model in args.models:
             runs: dict[str, list] = {OLD: [], NEW: []}
             for _ in range(args.repeats):  # alternated, the fastest kept: the machine's load drifts
                 for strategy in runs:

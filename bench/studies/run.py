@@ -458,7 +458,10 @@ def main() -> None:
     p.add_argument("--reuse", action="store_true", help="report finished runs found in runs/ instead of refusing")
     p.add_argument("--tag", default="", help="names the runs and results of a variant (needs overrides)")
     p.add_argument("overrides", nargs="*", help="after --: lit-gan arguments for every run, e.g. -- --data=FashionMNIST")
-    a = p.parse_args()
+    argv = sys.argv[1:]
+    cut = argv.index("--") if "--" in argv else len(argv)  # argparse alone refuses options after `study ... --`
+    a = p.parse_args(argv[:cut])
+    a.overrides = argv[cut + 1:]
     if bool(a.tag) != bool(a.overrides):
         p.error("overrides change the runs: name them with --tag (and --tag needs overrides)")
     study, name = STUDIES[a.study], a.study + (f"-{a.tag}" if a.tag else "")
