@@ -234,7 +234,7 @@ LITERATURE_NOTES: list[str] = [
     "Their settings differ from ours: GPU runs (PacGAN's code schedules its runs on GPUs), their own "
     "MNIST classifiers (PacGAN's: Keras' `mnist_cnn` demo), and VEEGAN counts 26,000 samples, averaged over five "
     f"runs, with KL between the generated and the data distribution ([VEEGAN's page]({VEEGAN_PAGE})); ours are "
-    "2 CPU-minutes on one thread, one seed, lit_gan's digit classifier and KL(generated || uniform).",
+    "CPU runs of the budget above on one thread, one seed, lit_gan's digit classifier and KL(generated || uniform).",
 ]
 
 
@@ -262,6 +262,13 @@ def fit_and_validate(run: Run, study: str, overrides: list[str], reuse: bool, co
            "--ckpt_path", str(run_dir / "checkpoints" / "last.ckpt"), "--trainer.logger=false"]
     lit_gan(cmd, RUNS / study / f"{run.slug}.validate.log", run.name, 1, cores)
     return run_dir
+
+
+def rerun_command(name: str, overrides: list[str], jobs: int | None = None) -> str:
+    """The command that reruns study `name` (with its tag and overrides)."""
+    study, _, tag = name.partition("-")
+    return " ".join(["python bench/studies/run.py", study, *([f"--jobs {jobs}"] if jobs else []),
+                     *([f"--tag {tag} --", *overrides] if tag else [])])
 
 
 def stacked_report(name: str, study: Study, dirs: dict[Run, Path], jobs: int, overrides: list[str]) -> str:
@@ -292,8 +299,8 @@ def stacked_report(name: str, study: Study, dirs: dict[Run, Path], jobs: int, ov
               f"three digits right on {m['classifier_accuracy']:.1%} of test stacks); a mode is covered with at least one "
               f"sample; KL(generated || uniform) in nats (log 1000 = {m['mode_kl_max']:.2f} for a single mode). FID and IS "
               f"in the same classifier's features (per-channel features side by side, 1,000-way logits), "
-              f"{p['num_fake']:,} samples vs {p['num_real']:,} real training stacks. `python bench/studies/run.py stacked "
-              f"--jobs {jobs}` reruns everything.")
+              f"{p['num_fake']:,} samples vs {p['num_real']:,} real training stacks. `{rerun_command(name, overrides, jobs)}` "
+              "reruns everything.")
     lines = [*header(study), budget, "",
              "| run | CPU-min | batches | images | modes | KL | FID | IS | last sample grid |", "|---|---:|---:|---:|---:|---:|---:|---:|---|",
              f"| real stacks (reference) | – | – | – | {m['modes_real']:.0f} | {m['mode_kl_real']:.2f} | 0 | {m['is_real_mean']:.0f} | |",
@@ -408,8 +415,7 @@ def plot_sweep(study: Study, results: dict[Run, dict], path: Path) -> None:
 
 
 def report(name: str, study: Study, results: dict[Run, dict], jobs: int, threads: int, overrides: list[str]) -> str:
-    tag = name.partition("-")[2]
-    rerun = " ".join(["python bench/studies/run.py", name.partition("-")[0], *([f"--tag {tag} --", *overrides] if tag else [])])
+    rerun = rerun_command(name, overrides)
     first = next(iter(results.values()))
     protocol, m = first["protocol"], first["metrics"]
     lines = [*header(study),

@@ -81,6 +81,12 @@ def test_stacked_report_carries_the_literature_with_its_sources():
         assert " et al. " in figure.paper and (figure.checked.startswith(studies.FROM_MEMORY) or "](https://" in figure.checked)
 
 
+def test_a_tagged_report_names_the_command_that_reruns_it_with_its_overrides():
+    assert (studies.rerun_command("stacked-10min", ["--config=goal.yaml"], jobs=2)
+            == "python bench/studies/run.py stacked --jobs 2 --tag 10min -- --config=goal.yaml")
+    assert studies.rerun_command("stacked", []) == "python bench/studies/run.py stacked"
+
+
 def test_fashion_folder_export_has_one_folder_per_class(tmp_path):
     images, labels = load_mnist_5k()  # real digits standing in for Fashion-MNIST: the format matters
     pick = torch.stack([(labels == c).nonzero().flatten()[:5] for c in range(10)]).T.flatten()  # 0..9, 0..9, ...
