@@ -4,6 +4,7 @@ compiler) and a CPU-time Budget, set on the command line as a user would."""
 from __future__ import annotations
 
 import os
+import warnings
 import subprocess
 import sys
 
@@ -67,3 +68,16 @@ def test_bf16_mixed_with_channels_last_compile_and_budget(tmp_path):
     speed = next(c for c in cli.trainer.callbacks if type(c).__name__ == "Speed")
     assert speed.compiled and cli.model.batches_seen >= 1
     assert all(torch.isfinite(p).all() for p in cli.model.parameters())
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_bf16_warns_before_training_on_a_cpu_that_emulates_it(tmp_path, monkeypatch, native):
+    monkeypatch.setattr("lit_gan.models.base.cpu_has_bf16", lambda: native)
+    args = ["fit", "--model", "DCGAN", "--data", "EmbeddedMNIST", *TINY, "--trainer.precision=bf16-mixed",
+            "--trainer.limit_train_batches=1", "--trainer.max_epochs=1", "--evaluation.every_n_epochs=0",
+            f"--trainer.default_root_dir={tmp_path / 'run'}"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        main(args)
+    emulated = [w for w in caught if "is emulated and much slower than fp32" in str(w.message)]
+    assert len(emulated) == (0 if native else 1)
