@@ -59,11 +59,12 @@ def main() -> None:
             processes = 2 if "DDP" in name else 1
             rates[name] = processes * a.batches * a.batch_size / (sum(seconds) / len(seconds))
     base = rates["fp32, 1 process"]
+    from lit_gan.models.base import cpu_features
     print("| setting | images/s | vs fp32, 1 process |\n|---|---:|---:|")
     for name, rate in rates.items():
         print(f"| {name} | {rate:.0f} | {rate / base:.2f}x |")
     print(f"\nDCGAN width {a.width}, 28x28x1, batch {a.batch_size} per process, {a.batches} batches/epoch, "
-          f"mean of epochs 2..{a.epochs}; {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}")
+          f"mean of epochs 2..{a.epochs}; {os.cpu_count()} CPU cores ({cpu_features()}), load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

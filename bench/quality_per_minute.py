@@ -224,6 +224,8 @@ def plot(results: list[dict], path: Path) -> None:
 def protocol(args: argparse.Namespace, rows: list[Row], record: dict, results: list[dict], load: tuple[float, float]) -> str:
     import torch
 
+    from lit_gan.models.base import cpu_features
+
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     p = results[0]["protocol"] if results else {}
     commands = "\n".join(f"- {r.label}: `{shlex.join(['--config', r.config, *r.args])}`" for r in rows)
@@ -240,7 +242,7 @@ once with {settings}; test accuracy {record.get('test_accuracy', float('nan')):.
 `{Path(record.get('path', '?')).relative_to(REPO) if str(record.get('path', '')).startswith(str(REPO)) else record.get('path')}`):
 FID and KID (100 subsets of 1,000) on its penultimate features, IS and classes covered (share >= 0.25x the
 data's) from its logits, precision/recall with k=3. Measured on a 2-core machine shared with other jobs
-(load average {load[0]:.1f} at the start, {load[1]:.1f} at the end); torch {torch.__version__}, Python
+(load average {load[0]:.1f} at the start, {load[1]:.1f} at the end); {cpu_features()}; torch {torch.__version__}, Python
 {platform.python_version()}, commit {commit}, {time.strftime('%Y-%m-%d')}. This table:
 `PYTHONPATH=. python bench/quality_per_minute.py {shlex.join(args.argv)}`.
 

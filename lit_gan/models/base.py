@@ -437,6 +437,11 @@ def cpu_has_bf16() -> bool:
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
+def cpu_features() -> str:
+    """The CPU's vector capability and native bf16, for benchmark headers (bf16 speed depends on it)."""
+    return f"CPU {torch.backends.cpu.get_cpu_capability()}, native bf16 {'yes' if cpu_has_bf16() else 'no (emulated)'}"
+
+
 def warn_if_bf16_is_emulated(trainer: L.Trainer) -> None:
     """Warns when bf16 on the CPU has no hardware support (AVX512-BF16 / AMX): then it is emulated and
     much slower than fp32 (about 15x for the Fashion-MNIST DCGAN on an AVX2 CPU)."""

@@ -13,6 +13,7 @@ import torch
 
 from lit_gan.cli import main
 from lit_gan.models import DCGAN
+from lit_gan.models.base import cpu_features
 from tests.fixtures import TINY_CLI as TINY
 
 pytestmark = pytest.mark.usefixtures("cli_env")
@@ -81,3 +82,4 @@ def test_bf16_warns_before_training_on_a_cpu_that_emulates_it(tmp_path, monkeypa
         main(args)
     emulated = [w for w in caught if "is emulated and much slower than fp32" in str(w.message)]
     assert len(emulated) == (0 if native else 1)
+    assert ("native bf16 yes" in cpu_features()) == native  # what benchmark headers record
