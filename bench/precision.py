@@ -46,6 +46,8 @@ def run(extra: list[str], batches: int, epochs: int, width: int, batch: int, roo
 
 
 def main() -> None:
+    from lit_gan.hardware import cpu_features
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batches", type=int, default=40, help="training batches per epoch (per process)")
     p.add_argument("--epochs", type=int, default=3)
@@ -59,7 +61,6 @@ def main() -> None:
             processes = 2 if "DDP" in name else 1
             rates[name] = processes * a.batches * a.batch_size / (sum(seconds) / len(seconds))
     base = rates["fp32, 1 process"]
-    from lit_gan.models.base import cpu_features
     print("| setting | images/s | vs fp32, 1 process |\n|---|---:|---:|")
     for name, rate in rates.items():
         print(f"| {name} | {rate:.0f} | {rate / base:.2f}x |")

@@ -224,7 +224,7 @@ def plot(results: list[dict], path: Path) -> None:
 def protocol(args: argparse.Namespace, rows: list[Row], record: dict, results: list[dict], load: tuple[float, float]) -> str:
     import torch
 
-    from lit_gan.models.base import cpu_features
+    from lit_gan.hardware import cpu_features
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     p = results[0]["protocol"] if results else {}

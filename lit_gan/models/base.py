@@ -24,12 +24,13 @@ from typing import Any, Iterator, Literal, Mapping
 
 import lightning as L
 import torch
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 
 from lit_gan import losses, nets
 from lit_gan.augment import diff_augment, parse_policy
 from lit_gan.errors import Diverged
+from lit_gan.hardware import warn_if_bf16_is_emulated
 from lit_gan.models import legacy
 from lit_gan.models.checks import check_model
 from lit_gan.nets import DiscriminatorFactory, GeneratorFactory, net
@@ -430,23 +431,3 @@ class GAN(L.LightningModule):
         for term in self.terms:
             if term.name in checkpoint.get("terms", {}):
                 term.load_state_dict(checkpoint["terms"][term.name])
-
-
-def cpu_has_bf16() -> bool:
-    """Whether oneDNN finds native bf16 instructions on this CPU."""
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
-def cpu_features() -> str:
-    """The CPU's vector capability and native bf16, for benchmark headers (bf16 speed depends on it)."""
-    return f"CPU {torch.backends.cpu.get_cpu_capability()}, native bf16 {'yes' if cpu_has_bf16() else 'no (emulated)'}"
-
-
-def warn_if_bf16_is_emulated(trainer: L.Trainer) -> None:
-    """Warns when bf16 on the CPU has no hardware support (AVX512-BF16 / AMX): then it is emulated and
-    much slower than fp32 (about 15x for the Fashion-MNIST DCGAN on an AVX2 CPU)."""
-    if (str(trainer.precision).startswith("bf16") and trainer.strategy.root_device.type == "cpu"
-            and not cpu_has_bf16()):
-        rank_zero_warn(f"precision {trainer.precision} on this CPU ({torch.backends.cpu.get_cpu_capability()}, no "
-                       "AVX512-BF16/AMX) is emulated and much slower than fp32: use --trainer.precision 32-true "
-                       "unless you are checking bf16 itself")

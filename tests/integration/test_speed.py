@@ -4,16 +4,17 @@ compiler) and a CPU-time Budget, set on the command line as a user would."""
 from __future__ import annotations
 
 import os
-import warnings
 import subprocess
 import sys
+import warnings
 
+import lightning as L
 import pytest
 import torch
 
+from lit_gan import hardware
 from lit_gan.cli import main
 from lit_gan.models import DCGAN
-from lit_gan.models.base import cpu_features
 from tests.fixtures import TINY_CLI as TINY
 
 pytestmark = pytest.mark.usefixtures("cli_env")
@@ -71,15 +72,24 @@ def test_bf16_mixed_with_channels_last_compile_and_budget(tmp_path):
     assert all(torch.isfinite(p).all() for p in cli.model.parameters())
 
 
-@pytest.mark.parametrize("native", [False, True])
-def test_bf16_warns_before_training_on_a_cpu_that_emulates_it(tmp_path, monkeypatch, native):
-    monkeypatch.setattr("lit_gan.models.base.cpu_has_bf16", lambda: native)
+def test_bf16_warns_before_training_on_a_cpu_that_emulates_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: False)
     args = ["fit", "--model", "DCGAN", "--data", "EmbeddedMNIST", *TINY, "--trainer.precision=bf16-mixed",
             "--trainer.limit_train_batches=1", "--trainer.max_epochs=1", "--evaluation.every_n_epochs=0",
             f"--trainer.default_root_dir={tmp_path / 'run'}"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         main(args)
-    emulated = [w for w in caught if "is emulated and much slower than fp32" in str(w.message)]
-    assert len(emulated) == (0 if native else 1)
-    assert ("native bf16 yes" in cpu_features()) == native  # what benchmark headers record
+    assert sum("is emulated and much slower than fp32" in str(w.message) for w in caught) == 1
+    assert "native bf16 no (emulated)" in hardware.cpu_features()  # what benchmark headers record
+
+
+@pytest.mark.parametrize("native, precision", [(True, "bf16-mixed"), (False, "32-true")])
+def test_no_bf16_warning_with_native_bf16_or_without_bf16(monkeypatch, native, precision):
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda: native)
+    trainer = L.Trainer(accelerator="cpu", precision=precision, logger=False, enable_checkpointing=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        hardware.warn_if_bf16_is_emulated(trainer)
+    assert not [w for w in caught if "emulated" in str(w.message)]
+    assert ("native bf16 yes" in hardware.cpu_features()) == native
