@@ -392,12 +392,57 @@ class ImageFiles(Dataset):
 
 
 def read_image(path: str | Path, mode: str) -> Image.Image:
-    """Open and decode an image in PIL ``mode``; a clear ``ValueError`` names a bad file."""
+    """Open and decode an image in PIL ``mode``; a clear ``ValueError`` names a bad file.
+
+    8-bit images go straight to PIL's conversion. 16-bit ones (greyscale "I;16*", 32-bit integer
+    "I" holding 0..65535, 48/64-bit RGB(A) PNGs) are first rescaled by :func:`_eight_bit`, 0..65535
+    to 0..255 rounded; "F" (float) images and "I" ones beyond 0..65535 are refused.
+    """
     try:
         with Image.open(path) as image:
-            return image.convert(mode)
+            eight_bit = _eight_bit(image, path)
+            if not isinstance(eight_bit, str):
+                return eight_bit.convert(mode)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         raise ValueError(f"cannot read image {path}: {err}; remove or fix it") from err
+    raise ValueError(f"cannot read image {path}: {eight_bit}; convert it to an 8- or 16-bit image")
+
+
+def _eight_bit(image: Image.Image, path: str | Path) -> Image.Image | str:
+    """``image`` with 8-bit channels, or why it cannot be given them (for :func:`read_image`).
+
+    PIL's ``convert`` clips 16-bit greyscale to 255 and reduces 16-bit RGB(A) PNGs to their high
+    bytes; here 16-bit values v become round(v * 255 / 65535) = (v + 128) // 257. A 16-bit RGB(A)
+    or grey+alpha PNG (which PIL opens as "RGB"/"RGBA", losing the low bytes) is decoded twice
+    from ``path`` with rawmodes of the same width (the PNG unfiltering is the same) to get both
+    bytes. Any other image is returned as it is (a 48-bit TIFF keeps PIL's high-byte reduction).
+    """
+    import numpy as np
+
+    def rescale(values: np.ndarray) -> Image.Image:
+        return Image.fromarray(((values.astype(np.uint32) + 128) // 257).astype(np.uint8))
+
+    if image.mode == "F":
+        return "32-bit float pixels (mode F) have no known range to map to 0..255"
+    if image.mode == "I" or image.mode.startswith("I;"):
+        values = np.asarray(image)
+        if not (values.dtype.kind == "u" and values.dtype.itemsize <= 2) and values.size:
+            low, high = int(values.min()), int(values.max())
+            if low < 0 or high > 65535:
+                return f"32-bit integer pixels (mode {image.mode}) span {low}..{high}, beyond 16-bit 0..65535"
+        return rescale(values)
+    rawmode = image.tile[0][3] if image.format == "PNG" and len(image.tile) == 1 else None
+    if rawmode == "LA;16B" and image.mode == "RGBA":  # grey+alpha, decoded as bytes L hi, L lo, A hi, A lo
+        image.tile = [image.tile[0][:3] + ("RGBA",)]
+        both = np.asarray(image).astype(np.uint16)
+        return rescale(both[..., 0::2] * 256 + both[..., 1::2])
+    low_rawmode = {"RGB;16B": "RGB;16L", "RGBA;16B": "RGBA;16L"}.get(rawmode)
+    if low_rawmode is None or image.mode != rawmode[:-4]:
+        return image
+    high = np.asarray(image).astype(np.uint16)
+    with Image.open(path) as low:
+        low.tile = [low.tile[0][:3] + (low_rawmode,)]
+        return rescale(high * 256 + np.asarray(low))
 
 
 def stack_dataset(dataset: Dataset, num_workers: int | None = None) -> Split:
