@@ -7,13 +7,16 @@
 from __future__ import annotations
 
 import difflib
+import errno
 import importlib
 import inspect
 import itertools
+import json
 import os
 import re
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -28,14 +31,14 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 import lit_gan.data  # noqa: F401  (registers the DataModules for --data NAME)
 import lit_gan.models  # noqa: F401  (registers the models for --model NAME)
-from lit_gan import nets
+from lit_gan import nets, progress
 from lit_gan.callbacks import Evaluation, LastCheckpoint, SampleGrid
-from lit_gan.checkpoint_io import read_checkpoint
 from lit_gan.errors import Diverged
 from lit_gan.data import ImageDataModule
 from lit_gan.distributed import STRATEGIES
 from lit_gan.models import GAN, legacy
 from lit_gan.tracking import ResumableCSVLogger, WandbSettings, wandb_logger
+from lit_gan.trust import canonical, named_classes
 
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError)
 RUN_DIR_ENV = "LIT_GAN_RUN_DIR"
@@ -69,17 +72,78 @@ def check_writable(folder: Path) -> None:
                               "--trainer.default_root_dir") from None
 
 
+def run_of(ckpt_path: str | Path | None) -> Path | None:
+    """The run directory a checkpoint belongs to (`<run>/checkpoints/x.ckpt` beside `<run>/config.yaml`), if any."""
+    if not ckpt_path:
+        return None
+    folder = Path(ckpt_path).parent
+    return folder.parent if folder.name == "checkpoints" and (folder.parent / "config.yaml").is_file() else None
+
+
+def check_outputs_free(run: Path, checkpoint_dirs: set[Path], ckpt_path: str | None) -> None:
+    """A fit writes only into folders that hold no other run's checkpoints or samples: a fresh fit
+    needs them empty, a resume may write only where its own checkpoint lies."""
+    own = Path(ckpt_path).resolve().parent if ckpt_path else None
+    for folder in sorted({run / "checkpoints", *checkpoint_dirs}):
+        if folder.is_dir() and any(folder.glob("*.ckpt")) and folder.resolve() != own:
+            fix = (f"resume it with --ckpt_path {folder / 'last.ckpt'}, or " if own is None else "") + \
+                "give this run another --trainer.default_root_dir (and leave --checkpoint.dirpath / --last_checkpoint.dirpath unset)"
+            raise FileExistsError(f"{folder} already holds another run's checkpoints, which this fit would overwrite; {fix}")
+    samples = run / "samples"
+    if own is None and samples.is_dir() and any(samples.iterdir()):
+        raise FileExistsError(f"{samples} already holds another run's samples; choose a new --trainer.default_root_dir")
+
+
+class TrainedOn:
+    """What a checkpoint was trained on; a resume must continue on the same data, and every
+    command needs images of the same shape and classes."""
+
+    def __init__(self, path: str, identity: Any, image_shape: Any, num_classes: Any) -> None:
+        self.path, self.identity, self.image_shape, self.num_classes = path, identity, image_shape, num_classes
+
+    def check(self, datamodule: Any, resume: bool) -> None:
+        shape, classes = tuple(getattr(datamodule, "image_shape", ())), getattr(datamodule, "num_classes", None)
+        fix = f"to train on other data, start a new run with --model.init_args.weights_from {self.path}"
+        if self.image_shape is not None and (tuple(self.image_shape), self.num_classes) != (shape, classes):
+            raise ValueError(f"{self.path} was trained on {_shape(self.image_shape)} images of {self.num_classes} classes, "
+                             f"but the data gives {_shape(shape)} images of {classes} classes; use the run's own data "
+                             f"settings (its config.yaml), or {fix}")
+        identity = _plain_json(datamodule.cache_identity()) if callable(getattr(datamodule, "cache_identity", None)) else None
+        if resume and self.identity is not None and identity is not None and identity != self.identity:
+            changed = "; ".join(_differences(self.identity, identity)) or f"{self.identity} -> {identity}"
+            raise ValueError(f"--ckpt_path {self.path} continues a run on other data than it was trained on ({changed}); "
+                             f"resume with the run's own config.yaml, or {fix}")
+
+
+def _shape(shape: Any) -> str:
+    return "x".join(str(n) for n in shape)
+
+
+def _plain_json(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
 class TrainingError(RuntimeError):
     """An error raised once training had started: shown with its traceback, never as a one-liner."""
 
 
 class SaveConfig(SaveConfigCallback):
     """`fit` writes `config.yaml` into the run directory and sends the resolved config to W&B;
-    validate/test/predict leave the run's config as it is."""
+    validate/test/predict leave the run's config as it is. The output folders lit_gan chose
+    (`unpinned`: the run directory, the checkpoint folders) are saved unset, so a new run started
+    from this config gets a folder of its own, and a resume finds the run from its checkpoint."""
+
+    unpinned: tuple[str, ...] = ()
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage == "fit":
-            super().setup(trainer, pl_module, stage)
+            resolved, self.config = self.config, self.config.clone()
+            for key in self.unpinned:
+                self.config[key] = None
+            try:
+                super().setup(trainer, pl_module, stage)
+            finally:
+                self.config = resolved
 
     def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         for logger in trainer.loggers:
@@ -93,6 +157,8 @@ class GANCLI(LightningCLI):
     config, logs, `checkpoints/` (last and best) and `samples/`."""
 
     _resume_at: tuple[int, int] | None = None  # (epoch, logged step) of the --ckpt_path checkpoint
+    _trained_on: TrainedOn | None = None  # the data the --ckpt_path checkpoint was trained on
+    _derived: list[str] = []  # output paths lit_gan chose (not the user): left out of the saved config
 
     def add_arguments_to_parser(self, parser: Any) -> None:
         parser.link_arguments("data.image_shape", "model.init_args.image_shape", apply_on="instantiate")
@@ -117,48 +183,45 @@ class GANCLI(LightningCLI):
         cfg = self.config.get(self.subcommand, self.config) if self.subcommand else self.config
         trainer = cfg.trainer
         child = os.environ.get("LOCAL_RANK", "0") != "0" and RUN_DIR_ENV in os.environ  # a DDP worker
+        ckpt_path = cfg.get("ckpt_path")
         if trainer.default_root_dir is None:
             model, data = (cfg[k].class_path.rsplit(".", 1)[-1].lower() for k in ("model", "data"))
-            trainer.default_root_dir = os.environ[RUN_DIR_ENV] if child else str(new_run_dir(cfg.runs_dir, f"{data}-{model}"))
+            own = run_of(ckpt_path)
+            trainer.default_root_dir = (os.environ[RUN_DIR_ENV] if child else str(own) if own
+                                        else str(new_run_dir(cfg.runs_dir, f"{data}-{model}")))
         os.environ[RUN_DIR_ENV] = trainer.default_root_dir  # DDP workers started after this share the directory
         run = Path(trainer.default_root_dir)
         ckpts = run / "checkpoints"
-        if not child:
-            check_writable(ckpts)
-        fresh_fit = self.subcommand == "fit" and cfg.get("ckpt_path") is None and not child
-        if fresh_fit and ckpts.is_dir() and any(ckpts.iterdir()):
-            raise FileExistsError(
-                f"{run} already holds a run's checkpoints; choose a new --trainer.default_root_dir, or resume it "
-                f"with --ckpt_path {ckpts / 'last.ckpt'}"
-            )
-        if trainer.strategy in STRATEGIES:  # G and D in separate DDP wrappers (lit_gan.distributed)
-            trainer.strategy = STRATEGIES[trainer.strategy]
+        self._derived = ["trainer.default_root_dir"]  # never pinned in the saved config.yaml
         for group in ("checkpoint", "last_checkpoint"):
             if cfg[group].dirpath is None:
                 cfg[group].dirpath = str(ckpts)
-        self._fresh_fit = fresh_fit
+                self._derived.append(f"{group}.dirpath")
+        if not child:
+            check_writable(ckpts)
+        if self.subcommand == "fit" and not child:
+            check_outputs_free(run, {Path(cfg[g].dirpath) for g in ("checkpoint", "last_checkpoint")}, ckpt_path)
+        if trainer.strategy in STRATEGIES:  # G and D in separate DDP wrappers (lit_gan.distributed)
+            trainer.strategy = STRATEGIES[trainer.strategy]
 
     def _parse_ckpt_path(self) -> None:
         """As Lightning's (the checkpoint's hyperparameters become the model's config), but the file is
-        read safely and 0.1 hyperparameters are upgraded: an unreadable file, or a checkpoint of
-        another model class than --model, stops with one line."""
+        read safely, its hyperparameters may name only lit_gan's classes or the user's own
+        (`lit_gan.trust`), and 0.1 hyperparameters are upgraded: an unreadable or untrusted file, or a
+        checkpoint of another model class than --model, stops with one line."""
         command = self.config.get("subcommand")
         ckpt_path = self.config[command].get("ckpt_path") if command else None
         if not ckpt_path or not Path(ckpt_path).is_file():
             return
         try:
-            checkpoint = read_checkpoint(ckpt_path)
+            checkpoint = legacy.read(ckpt_path, allowed=named_classes(self.config[command]))
         except ValueError as error:
             fail(error)
-        hparams = dict(checkpoint.get("hyper_parameters") or {})
+        hparams = dict(checkpoint["hyper_parameters"])
         loop = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_loop.state_dict", {})
         step = loop.get("_batches_that_stepped", checkpoint.get("global_step", 0))  # the step metrics.csv logs
         self._resume_at = (int(checkpoint.get("epoch", 0)), int(step))
-        hparams.pop("_instantiator", None)
-        if "arch" in hparams:  # lit_gan 0.1
-            hparams = legacy.upgrade_hparams(hparams)
-        if hparams.get("weights_from"):  # the checkpoint holds the weights: their source may be gone
-            hparams["weights_from"] = None
+        self._trained_on = TrainedOn(ckpt_path, checkpoint.get("data"), hparams.get("image_shape"), hparams.get("num_classes"))
         theirs, ours = hparams.pop("_class_path", None), self.config[command].model.class_path
         if theirs and ours and theirs != ours:
             fail(ValueError(f"{ckpt_path} holds a {theirs.rsplit('.', 1)[-1]} ({theirs}), not the --model "
@@ -190,13 +253,19 @@ class GANCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
     def after_instantiate_classes(self) -> None:
-        """Checks the model against the data before anything starts (W&B, training)."""
+        """Checks the model (and the --ckpt_path checkpoint) against the data before anything starts
+        (W&B, training)."""
         check = getattr(self.model, "check_data", None)
-        if callable(check):
-            try:
+        try:
+            if self._trained_on is not None:
+                self._trained_on.check(self.datamodule, resume=self.subcommand == "fit")
+            if callable(check):
                 check(self.datamodule)
-            except USER_ERRORS as error:
-                fail(error)
+        except USER_ERRORS as error:
+            fail(error)
+        for callback in self.trainer.callbacks:
+            if isinstance(callback, SaveConfig):
+                callback.unpinned = tuple(self._derived)
         super().after_instantiate_classes()
 
     def instantiate_classes(self) -> None:
@@ -245,7 +314,7 @@ def _differences(given: dict[str, Any], saved: dict[str, Any], prefix: str = "")
 
 
 def _plain(value: Any) -> Any:
-    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else canonical(value)
 
 
 def explain(message: str) -> str:
@@ -324,6 +393,24 @@ def fail(error: BaseException) -> None:
     raise SystemExit(2)
 
 
+def disk_full(error: OSError) -> None:
+    """A full disk (or quota) in one line, exit 1: its cause is not in the code. Other errors go on."""
+    if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+        raise error
+    print(f"lit-gan: error: {error.strerror or error}", file=sys.stderr)
+    raise SystemExit(1) from None
+
+
+def stopped_by_sigterm(argv: list[str]) -> None:
+    """Exit 143 with one line; after a fit, say how to resume."""
+    message = "lit-gan: stopped by SIGTERM"
+    if argv[:1] == ["fit"]:
+        last = Path(os.environ.get(RUN_DIR_ENV, "runs/<run>")) / "checkpoints" / "last.ckpt"
+        message += f"; resume with --ckpt_path {last}" if last.is_file() else "; no checkpoint was written yet"
+    print(message, file=sys.stderr)
+    raise SystemExit(128 + signal.SIGTERM) from None
+
+
 def console() -> None:
     """The `lit-gan` console script (its return value would become the exit status)."""
     main()
@@ -340,6 +427,8 @@ def main(args: list[str] | None = None, run: bool = True) -> GANCLI | None:
             generate.main(argv[1:])
         except (*USER_ERRORS, FileExistsError) as error:
             fail(error)
+        except OSError as error:
+            disk_full(error)
         return None
     if argv[:1] == ["prepare"]:
         from lit_gan.data import prepared
@@ -348,7 +437,12 @@ def main(args: list[str] | None = None, run: bool = True) -> GANCLI | None:
             prepared.main(argv[1:])
         except (*USER_ERRORS, FileExistsError, ArgumentError) as error:
             fail(error)
+        except OSError as error:
+            disk_full(error)
         return None
+    progress.reset_stop()
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, progress.request_stop) if main_thread else None  # Lightning's joins it
     try:
         cli = GANCLI(
             None,  # any LightningModule taking image_shape and num_classes: the GANs, the metrics' Classifier
@@ -363,18 +457,22 @@ def main(args: list[str] | None = None, run: bool = True) -> GANCLI | None:
             args=args,
             run=run,
         )
+        if progress.stop_requested():  # a SIGTERM that came after the last step that checks for one
+            raise SIGTERMException
     except (*USER_ERRORS, FileExistsError, ArgumentError) as error:
         fail(error)
         raise
     except Diverged as error:  # one line, exit 1: a run that went wrong, not bad input
         print(f"lit-gan: error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
+    except OSError as error:
+        disk_full(error)
     except SIGTERMException:  # Lightning exits 0 on SIGTERM; schedulers and `&&` chains must see it
-        last = Path(os.environ.get(RUN_DIR_ENV, "runs/<run>")) / "checkpoints" / "last.ckpt"
-        print(f"lit-gan: stopped by SIGTERM; resume with --ckpt_path {last}", file=sys.stderr)
-        raise SystemExit(128 + signal.SIGTERM) from None
-    if run and cli.trainer is not None:  # close this command's W&B run (flushes it; the next one starts fresh)
-        for logger in cli.trainer.loggers:
-            if isinstance(logger, WandbLogger) and logger._experiment is not None:
-                logger.experiment.finish()
+        stopped_by_sigterm(argv)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+        wandb = sys.modules.get("wandb")  # close this command's W&B run, also when it failed (flushes it)
+        if wandb is not None and wandb.run is not None:
+            wandb.finish(exit_code=0 if sys.exc_info()[0] is None else 1)
     return cli

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from torch.utils.data import Dataset
 
@@ -97,12 +98,15 @@ def save(obj: Any, path: Path) -> Path:
 
 def load(path: Path) -> Any | None:
     """The cached object at ``path``, or None when absent, unreadable or holding anything but
-    tensors and plain data (then it is recomputed; a planted file never runs code)."""
+    tensors and plain data (then it is recomputed, with a warning naming the file; a planted
+    file never runs code)."""
     if not path.is_file():
         return None
     try:
         return _arrays(torch.load(path, map_location="cpu", weights_only=True))
-    except Exception:  # noqa: BLE001 - a corrupt or unsafe cache entry is recomputed
+    except Exception as error:  # noqa: BLE001 - a corrupt or unsafe cache entry is recomputed
+        rank_zero_warn(f"cache entry {path} is unreadable or holds more than tensors and plain data "
+                       f"({type(error).__name__}); it is recomputed and replaced, nothing in it was run")
         return None
 
 

@@ -16,11 +16,12 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import json
 import os
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterator, Literal, Mapping
+from typing import Any, Iterable, Iterator, Literal, Mapping
 
 import lightning as L
 import torch
@@ -361,7 +362,8 @@ class GAN(L.LightningModule):
         number of classes)."""
         if not Path(path).is_file():
             raise FileNotFoundError(f"weights_from: no checkpoint at {path}")
-        theirs = legacy.read(path)["state_dict"]
+        own = (self.hparams.generator["class_path"], self.hparams.discriminator["class_path"])
+        theirs = legacy.read(path, allowed=own)["state_dict"]
         mine = {k: v for k, v in self.state_dict().items() if not k.startswith(legacy.FIXED_NOISE)}
         fits = {k: v for k, v in theirs.items() if k in mine and v.shape == mine[k].shape}
         require(bool(fits), f"weights_from: nothing in {path} fits this model's networks; is it a lit_gan checkpoint of the same networks?")
@@ -373,16 +375,17 @@ class GAN(L.LightningModule):
 
     @classmethod
     def load_from_checkpoint(  # type: ignore[override]
-        cls, checkpoint_path: str | Path, map_location: Any = "cpu", strict: bool = True, **overrides: Any
+        cls, checkpoint_path: str | Path, map_location: Any = "cpu", strict: bool = True,
+        allowed: Iterable[str] = (), **overrides: Any,
     ) -> GAN:
         """A model from any lit_gan checkpoint, this version's or an earlier one (upgraded), read
         with `weights_only=True`. Every variant is `GAN` with other defaults, all kept in the
-        checkpoint's hyperparameters. `overrides` replace hyperparameters."""
+        checkpoint's hyperparameters; networks outside lit_gan load only when named in `allowed`
+        (`lit_gan.trust`). `overrides` replace hyperparameters."""
         if not Path(checkpoint_path).is_file():
             raise FileNotFoundError(f"no checkpoint at {checkpoint_path}; runs keep theirs in runs/<run>/checkpoints/last.ckpt")
-        checkpoint = legacy.read(checkpoint_path, map_location)
+        checkpoint = legacy.read(checkpoint_path, map_location, allowed)
         hparams = {k: v for k, v in checkpoint["hyper_parameters"].items() if not k.startswith("_")}
-        hparams["weights_from"] = None  # the checkpoint holds the weights: its source may be gone
         model = cls(**{**hparams, **overrides})
         model.on_load_checkpoint(checkpoint)
         model.load_state_dict(checkpoint["state_dict"], strict=strict)
@@ -421,6 +424,9 @@ class GAN(L.LightningModule):
             raise Diverged(f"training diverged before batch {self.batches_seen}: non-finite weights in {', '.join(broken[:3])}; "
                            "not saved, the previous checkpoint is kept. Lower the learning rates or train in fp32")
         checkpoint["batches_seen"] = self.batches_seen
+        data = getattr(self._trainer, "datamodule", None)
+        if callable(getattr(data, "cache_identity", None)):  # what a resume must continue on (plain data)
+            checkpoint["data"] = json.loads(json.dumps(data.cache_identity(), default=str))
         checkpoint["training_seed"] = self.training_seed
         checkpoint["terms"] = {t.name: t.state_dict() for t in self.terms if t.state_dict()}
 

@@ -5,9 +5,10 @@ fixed grid noise moves from `sample_z`/`sample_labels` to `grid_z`/`grid_labels`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from lit_gan.checkpoint_io import read_checkpoint
+from lit_gan.trust import check_hparams
 
 FIXED_NOISE = ("grid_", "sample_")
 """State-dict prefixes of the fixed grid noise: never copied between models (weights_from)."""
@@ -17,13 +18,19 @@ _NETS = {"mlp": ("lit_gan.nets.mlp.MLPGenerator", "lit_gan.nets.mlp.MLPDiscrimin
          "dcgan": ("lit_gan.nets.dcgan.DCGANGenerator", "lit_gan.nets.dcgan.DCGANDiscriminator")}
 
 
-def read(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
-    """A lit_gan checkpoint, loaded safely (`weights_only=True`) and upgraded in memory.
+def read(path: str | Path, map_location: Any = "cpu", allowed: Iterable[str] = ()) -> dict[str, Any]:
+    """A lit_gan checkpoint, loaded safely (`weights_only=True`), upgraded in memory, and with
+    hyperparameters that name only lit_gan's own classes or `allowed` ones (`lit_gan.trust`).
     Anything else stops with a message; it is never loaded unsafely."""
     checkpoint = read_checkpoint(path, map_location)
-    if "state_dict" not in checkpoint or "hyper_parameters" not in checkpoint:
+    if "state_dict" not in checkpoint or not isinstance(checkpoint.get("hyper_parameters"), dict):
         raise ValueError(f"{path} is not a lit_gan model checkpoint (no state_dict and hyper_parameters)")
-    checkpoint["hyper_parameters"] = upgrade_hparams(dict(checkpoint["hyper_parameters"]))
+    hparams = dict(checkpoint["hyper_parameters"])
+    hparams.pop("_instantiator", None)  # Lightning's CLI bookkeeping: lit_gan never calls it
+    if hparams.get("weights_from"):  # the checkpoint holds the weights: their source may be gone
+        hparams["weights_from"] = None
+    check_hparams(hparams, path, allowed)  # before the upgrade reads any field
+    checkpoint["hyper_parameters"] = upgrade_hparams(hparams)
     upgrade_state(checkpoint)
     return checkpoint
 

@@ -7,6 +7,8 @@ run directory (resume, the refused overwrite, evaluation side effects) train the
 from __future__ import annotations
 
 import csv
+import os
+import signal
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -240,3 +242,94 @@ def test_resuming_with_other_model_settings_says_they_are_ignored(trained: Run, 
         cli = main(["fit", "--config", str(trained.config), "--model.init_args.opt_d.lr=0.5", f"--ckpt_path={trained.ckpt}",
                     f"--trainer.default_root_dir={tmp_path / 'run'}", "--trainer.max_epochs=1"])  # already done: no training
     assert cli.model.opt_d.lr == 2e-4  # what the checkpoint was trained with
+
+
+def test_a_new_run_from_an_old_runs_config_gets_its_own_folder(trained: Run, tmp_path: Path, capsys):
+    """config.yaml pins no output folder: `fit --config <A>/config.yaml` is a new run in a new folder
+    (with or without --trainer.default_root_dir), and A's checkpoints stay as they were."""
+    a = tmp_path / "A"
+    shutil.copytree(trained.dir, a)
+    before = {p.name: p.read_bytes() for p in (a / "checkpoints").iterdir()}
+    saved = yaml.safe_load((a / "config.yaml").read_text())
+    assert saved["trainer"]["default_root_dir"] is None
+    assert saved["checkpoint"]["dirpath"] is None and saved["last_checkpoint"]["dirpath"] is None
+    b = main(["fit", "--config", str(a / "config.yaml"), f"--trainer.default_root_dir={tmp_path / 'B'}"])
+    assert Path(b.trainer.default_root_dir) == tmp_path / "B" and (tmp_path / "B" / "checkpoints" / "last.ckpt").is_file()
+    c = main(["fit", "--config", str(a / "config.yaml"), f"--runs_dir={tmp_path / 'runs'}"])
+    assert Path(c.trainer.default_root_dir).parent == tmp_path / "runs"
+    assert (Path(c.trainer.default_root_dir) / "checkpoints" / "last.ckpt").is_file()
+    assert {p.name: p.read_bytes() for p in (a / "checkpoints").iterdir()} == before
+
+    # A config written before this fix pins A's checkpoint folder: refused before training, A kept.
+    saved["checkpoint"]["dirpath"] = saved["last_checkpoint"]["dirpath"] = str(a / "checkpoints")
+    (tmp_path / "old.yaml").write_text(yaml.safe_dump(saved))
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main(["fit", "--config", str(tmp_path / "old.yaml"), f"--trainer.default_root_dir={tmp_path / 'D'}"])
+    err = capsys.readouterr().err.strip()
+    assert info.value.code == 2 and len(err.splitlines()) == 1, err
+    assert f"{a / 'checkpoints'} already holds another run's checkpoints" in err
+    assert {p.name: p.read_bytes() for p in (a / "checkpoints").iterdir()} == before
+    assert not (tmp_path / "D" / "checkpoints" / "last.ckpt").exists()
+
+
+def test_resuming_on_other_data_is_refused_in_one_line(trained: Run, tmp_path: Path, capsys, fashion_mnist_data_dir: Path):
+    before = trained.ckpt.read_bytes()
+    cases = [(["--data.init_args.image_size=32"], "was trained on 1x28x28 images of 10 classes, but the data gives 1x32x32"),
+             (["--data", "FashionMNIST", f"--data.init_args.data_dir={fashion_mnist_data_dir}"],
+              "on other data than it was trained on (class: 'EmbeddedMNIST' -> 'FashionMNIST')")]
+    for extra, expected in cases:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as info:
+            main(["fit", "--config", str(trained.config), "--ckpt_path", str(trained.ckpt), "--trainer.max_epochs=2", *extra])
+        err = capsys.readouterr().err.strip()
+        assert info.value.code == 2 and len(err.splitlines()) == 1 and expected in err, err
+        assert f"--model.init_args.weights_from {trained.ckpt}" in err
+    assert trained.ckpt.read_bytes() == before
+
+
+def test_sigterm_while_validate_trains_its_classifier_stops_at_once(trained: Run, tmp_path: Path, monkeypatch, capsys):
+    """Lightning checks SIGTERM only between batches; the classifier's own loop must stop too."""
+    from lit_gan.metrics.classifier import Classifier
+
+    steps, real = [], Classifier.loss_and_accuracy
+
+    def step(self: Classifier, batch: tuple) -> tuple:
+        steps.append(1)
+        if len(steps) == 3:
+            os.kill(os.getpid(), signal.SIGTERM)  # as a cluster's preemption would
+        return real(self, batch)
+
+    monkeypatch.setattr(Classifier, "loss_and_accuracy", step)
+    monkeypatch.setenv("LIT_GAN_CACHE", str(tmp_path / "cache"))  # no cached classifier: validate trains one
+    capsys.readouterr()
+    handler = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as info:
+        main(["validate", "--config", str(trained.config), "--ckpt_path", str(trained.ckpt)])
+    assert info.value.code == 143 and len(steps) <= 4, len(steps)  # of 1,500 steps
+    assert capsys.readouterr().err.strip().endswith("lit-gan: stopped by SIGTERM")
+    assert signal.getsignal(signal.SIGTERM) == handler  # the command leaves the process's handler as it was
+
+
+def test_a_fit_onto_a_full_disk_ends_in_one_line_and_keeps_the_last_checkpoint(tmp_path: Path, monkeypatch, capsys):
+    import errno
+
+    from lit_gan import checkpoint_io
+
+    real, saves = checkpoint_io._write, []
+
+    def full(f, chunk):  # the disk fills up during the second epoch's save
+        saves.append(1)
+        if len(saves) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(f, chunk)
+
+    monkeypatch.setattr(checkpoint_io, "_write", full)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main(["fit", *CDCGAN_MNIST, *TINY, "--trainer.max_epochs=2", "--evaluation.every_n_epochs=0",
+              f"--trainer.default_root_dir={tmp_path / 'run'}"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert info.value.code == 1 and err[-1].startswith("lit-gan: error: no space left to write"), err
+    assert "it needs" in err[-1] and "resume from it" in err[-1]
+    assert read_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")["epoch"] == 0  # epoch 0's, intact
