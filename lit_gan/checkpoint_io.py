@@ -24,13 +24,14 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 CHUNK = 1 << 20
 
 
-def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
-    """A checkpoint's contents, loaded with `weights_only=True`; ValueError (one line, never a hint
-    to load it unsafely) when the file is truncated, corrupt, empty or holds anything but data."""
+def read_checkpoint(path: str | Path, map_location: Any = "cpu", mmap: bool = False) -> dict[str, Any]:
+    """A checkpoint's contents, loaded with `weights_only=True` (`mmap`: tensors mapped, not read);
+    ValueError (one line, never a hint to load it unsafely) when the file is truncated, corrupt,
+    empty or holds anything but data."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, IndexError, KeyError) as error:
         first = next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
         first = first.split(" Please file an issue")[0].split(" In PyTorch 2.6")[0]

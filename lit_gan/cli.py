@@ -34,6 +34,7 @@ import lit_gan.models  # noqa: F401  (registers the models for --model NAME)
 from lit_gan import nets, progress
 from lit_gan.callbacks import Evaluation, LastCheckpoint, SampleGrid
 from lit_gan.errors import Diverged
+from lit_gan.checkpoint_io import read_checkpoint
 from lit_gan.data import ImageDataModule
 from lit_gan.distributed import STRATEGIES
 from lit_gan.models import GAN, legacy
@@ -80,26 +81,38 @@ def run_of(ckpt_path: str | Path | None) -> Path | None:
     return folder.parent if folder.name == "checkpoints" and (folder.parent / "config.yaml").is_file() else None
 
 
-def check_outputs_free(run: Path, checkpoint_dirs: set[Path], ckpt_path: str | None) -> None:
+def check_outputs_free(run: Path, checkpoint_dirs: set[Path], ckpt_path: str | None, run_id: str | None) -> None:
     """A fit writes only into folders that hold no other run's checkpoints or samples: a fresh fit
-    needs them empty, a resume may write only where its own checkpoint lies."""
+    needs them empty; a resume may write where its checkpoint lies or where the checkpoints are
+    of its own run (the `run_id` every checkpoint keeps)."""
     own = Path(ckpt_path).resolve().parent if ckpt_path else None
     for folder in sorted({run / "checkpoints", *checkpoint_dirs}):
-        if folder.is_dir() and any(folder.glob("*.ckpt")) and folder.resolve() != own:
-            fix = (f"resume it with --ckpt_path {folder / 'last.ckpt'}, or " if own is None else "") + \
-                "give this run another --trainer.default_root_dir (and leave --checkpoint.dirpath / --last_checkpoint.dirpath unset)"
-            raise FileExistsError(f"{folder} already holds another run's checkpoints, which this fit would overwrite; {fix}")
+        found = sorted(folder.glob("*.ckpt")) if folder.is_dir() else []
+        if not found or folder.resolve() == own or (run_id is not None and {_run_id(p) for p in found} == {run_id}):
+            continue
+        fix = (f"resume it with --ckpt_path {folder / 'last.ckpt'}, or " if own is None else "") + \
+            "give this run another --trainer.default_root_dir (and leave --checkpoint.dirpath / --last_checkpoint.dirpath unset)"
+        raise FileExistsError(f"{folder} already holds another run's checkpoints, which this fit would overwrite; {fix}")
     samples = run / "samples"
     if own is None and samples.is_dir() and any(samples.iterdir()):
         raise FileExistsError(f"{samples} already holds another run's samples; choose a new --trainer.default_root_dir")
+
+
+def _run_id(path: Path) -> str | None:
+    """The run a checkpoint belongs to (memory-mapped: its tensors are not read)."""
+    try:
+        return read_checkpoint(path, mmap=True).get("run_id")
+    except (ValueError, OSError):
+        return None
 
 
 class TrainedOn:
     """What a checkpoint was trained on; a resume must continue on the same data, and every
     command needs images of the same shape and classes."""
 
-    def __init__(self, path: str, identity: Any, image_shape: Any, num_classes: Any) -> None:
+    def __init__(self, path: str, identity: Any, image_shape: Any, num_classes: Any, run_id: str | None) -> None:
         self.path, self.identity, self.image_shape, self.num_classes = path, identity, image_shape, num_classes
+        self.run_id = run_id
 
     def check(self, datamodule: Any, resume: bool) -> None:
         shape, classes = tuple(getattr(datamodule, "image_shape", ())), getattr(datamodule, "num_classes", None)
@@ -200,7 +213,8 @@ class GANCLI(LightningCLI):
         if not child:
             check_writable(ckpts)
         if self.subcommand == "fit" and not child:
-            check_outputs_free(run, {Path(cfg[g].dirpath) for g in ("checkpoint", "last_checkpoint")}, ckpt_path)
+            dirs = {Path(cfg[g].dirpath) for g in ("checkpoint", "last_checkpoint")}
+            check_outputs_free(run, dirs, ckpt_path, self._trained_on.run_id if self._trained_on else None)
         if trainer.strategy in STRATEGIES:  # G and D in separate DDP wrappers (lit_gan.distributed)
             trainer.strategy = STRATEGIES[trainer.strategy]
 
@@ -221,7 +235,8 @@ class GANCLI(LightningCLI):
         loop = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_loop.state_dict", {})
         step = loop.get("_batches_that_stepped", checkpoint.get("global_step", 0))  # the step metrics.csv logs
         self._resume_at = (int(checkpoint.get("epoch", 0)), int(step))
-        self._trained_on = TrainedOn(ckpt_path, checkpoint.get("data"), hparams.get("image_shape"), hparams.get("num_classes"))
+        self._trained_on = TrainedOn(ckpt_path, checkpoint.get("data"), hparams.get("image_shape"), hparams.get("num_classes"),
+                                     checkpoint.get("run_id"))
         theirs, ours = hparams.pop("_class_path", None), self.config[command].model.class_path
         if theirs and ours and theirs != ours:
             fail(ValueError(f"{ckpt_path} holds a {theirs.rsplit('.', 1)[-1]} ({theirs}), not the --model "

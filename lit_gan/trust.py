@@ -52,8 +52,8 @@ def check_hparams(hparams: Any, source: Any, allowed: Iterable[str] = ()) -> Non
         if isinstance(value, str) and _DOTTED.fullmatch(value) and value not in trusted:
             raise UntrustedCheckpoint(
                 f"{source} names {value!r} (in hyper_parameters.{where}), which is not one of lit_gan's models or networks; "
-                "nothing was imported or run. If you trust the file and the class is yours, name it on the "
-                "command line (e.g. in --config or --model.init_args.generator.class_path)")
+                "nothing was imported or run. If you trust the file and the class is yours, name it: in --config "
+                "or --model.init_args.generator.class_path (fit, validate, test, predict), or --allow [CLASS] (generate)")
 
 
 def _walk(value: Any, where: str = "") -> Iterator[tuple[str, Any]]:

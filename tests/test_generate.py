@@ -1,14 +1,21 @@
 """`lit-gan generate` and fine-tuning from another run's weights."""
 
+import shutil
+import zipfile
+from collections import namedtuple
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 from lit_gan import generate
 from lit_gan.cli import main
+from lit_gan.generate import FORMATS
+from lit_gan.images import to_uint8
 from lit_gan.models import CDCGAN, DCGAN
 from tests.conftest import tiny
 
@@ -160,3 +167,162 @@ def test_samples_as_one_tensor_or_array_file(checkpoint, tmp_path):
     assert np.array_equal(arrays["images"], saved["images"].numpy())  # batching does not change the images
     png = np.array(Image.open(tmp_path / "png" / "000007.png"))
     assert np.array_equal(png, arrays["images"][7, 0])  # the same pixels as the PNG of the same sample
+
+
+# --------------------------------------------------------------------------- streaming `samples`
+def latent10_checkpoint(folder: Path, cls: type, **kwargs) -> Path:
+    """A model whose latent size (10) is no multiple of 16: a one-shot `randn(num, 10)` redraws
+    its last 16 numbers, so it depends on num; the streamed noise does not."""
+    model = tiny(cls, latent_dim=10, **kwargs)
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}, folder / "latent10.ckpt")
+    return folder / "latent10.ckpt"
+
+
+@pytest.fixture(scope="module")
+def latent10(tmp_path_factory) -> Path:
+    return latent10_checkpoint(tmp_path_factory.mktemp("gen"), CDCGAN, num_classes=10)
+
+
+def stream_images(checkpoint: Path, num: int, labels: torch.Tensor | None, seed: int = 0) -> torch.Tensor:
+    """uint8 images of sample 0..num-1 as specified: z of sample i is row i of one generator stream
+    of normal numbers (drawn in one go, here), whatever num and the batch size."""
+    model = generate.load(checkpoint)
+    d = model.hparams.latent_dim
+    stream = torch.randn(-(-num * d // 16) * 16, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        images = model.generate(z=stream[: num * d].view(num, d), labels=labels)
+    return to_uint8(images, model.value_range)
+
+
+def test_sample_i_is_the_same_for_any_num_and_batch_size(latent10, tmp_path):
+    k = 5
+    short = np.load(generate.samples(str(latent10), out=tmp_path / "k", num=k, format="npz"))
+    long = np.load(generate.samples(str(latent10), out=tmp_path / "2k", num=2 * k, format="npz", batch_size=3))
+    assert np.array_equal(short["images"], long["images"][:k])  # the first k of --num 2k are --num k
+    assert np.array_equal(short["labels"], long["labels"][:k])
+    assert np.array_equal(long["images"], stream_images(latent10, 2 * k, torch.arange(2 * k)).numpy())
+
+
+def test_pt_and_npz_hold_what_the_pngs_show(latent10, tmp_path):
+    common = dict(num=7, labels=[4, 1], seed=3, grid=4)
+    generate.samples(str(latent10), out=tmp_path / "png", batch_size=2, **common)
+    pt = generate.samples(str(latent10), out=tmp_path / "pt", format="pt", batch_size=3, **common)
+    npz = generate.samples(str(latent10), out=tmp_path / "npz", format="npz", batch_size=500, **common)
+    assert sorted(p.name for p in pt.parent.iterdir()) == ["grid.png", "samples.pt"]  # no .partial left
+    labels = torch.tensor([4, 1, 4, 1, 4, 1, 4])
+    expected = stream_images(latent10, 7, labels, seed=3)
+    saved, arrays = torch.load(pt, weights_only=True), np.load(npz)
+    assert saved["images"].dtype == torch.uint8 and saved["images"].shape == (7, 1, 28, 28)
+    assert torch.equal(saved["images"], expected) and torch.equal(saved["labels"], labels)
+    assert torch.equal(torch.load(pt, weights_only=True, mmap=True)["images"], expected)  # lazily, too
+    assert sorted(arrays.files) == ["images", "labels"] and arrays["labels"].dtype == np.int64
+    assert np.array_equal(arrays["images"], expected.numpy()) and np.array_equal(arrays["labels"], labels.numpy())
+    for i in range(7):
+        assert np.array_equal(np.array(Image.open(tmp_path / "png" / f"{i:06d}.png")), expected[i, 0].numpy())
+    for name in ("pt", "npz"):
+        assert (tmp_path / name / "grid.png").read_bytes() == (tmp_path / "png" / "grid.png").read_bytes()
+    for path in (pt, npz):
+        with zipfile.ZipFile(path) as archive:
+            assert archive.testzip() is None  # every entry's CRC-32 matches its bytes
+
+
+def test_a_run_that_fails_halfway_leaves_no_half_file(latent10, tmp_path, monkeypatch):
+    draw, calls = generate._draw, []
+
+    def fail_second(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return draw(*args)
+
+    monkeypatch.setattr(generate, "_draw", fail_second)
+    for format in ("pt", "npz"):
+        calls.clear()
+        with pytest.raises(KeyboardInterrupt):
+            generate.samples(str(latent10), out=tmp_path / format, num=7, format=format, batch_size=3)
+        assert list((tmp_path / format).iterdir()) == []  # no samples.pt / .npz, whole or partial
+    monkeypatch.setattr(generate, "_draw", draw)
+    (tmp_path / "pt" / "samples.pt.partial").write_bytes(b"left by a killed run")
+    generate.samples(str(latent10), out=tmp_path / "pt", num=2, format="pt", grid=0, overwrite=True)
+    assert [p.name for p in (tmp_path / "pt").iterdir()] == ["samples.pt"]
+
+
+def test_samples_of_an_unconditional_model_as_pt_and_npz(tmp_path):
+    checkpoint = latent10_checkpoint(tmp_path, DCGAN)
+    pt = generate.samples(str(checkpoint), out=tmp_path / "pt", num=6, format="pt", batch_size=4, grid=0)
+    npz = generate.samples(str(checkpoint), out=tmp_path / "npz", num=6, format="npz", batch_size=4, grid=0)
+    saved, arrays = torch.load(pt, weights_only=True), np.load(npz)
+    assert saved["labels"] is None and arrays.files == ["images"]
+    expected = stream_images(checkpoint, 6, None)
+    assert torch.equal(saved["images"], expected) and np.array_equal(arrays["images"], expected.numpy())
+
+
+class LargestTensor(TorchDispatchMode):
+    """The largest storage (bytes) any torch operation produces while active. `lift_fresh` only
+    hands on a tensor made outside the dispatcher (`torch.from_numpy`: the .pt placeholder, which
+    maps a sparse file and is never touched), so it does not count."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bytes, self.op = 0, None
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if func is not torch.ops.aten.lift_fresh.default:
+            for t in tree_leaves(out):
+                if isinstance(t, torch.Tensor) and t.untyped_storage().nbytes() > self.bytes:
+                    self.bytes, self.op = t.untyped_storage().nbytes(), func
+        return out
+
+
+@pytest.mark.parametrize("format", ["png", "pt", "npz"])
+def test_memory_is_one_batch_whatever_num(checkpoint, tmp_path, format):
+    def largest(num: int) -> int:
+        with LargestTensor() as mode:
+            generate.samples(str(checkpoint), out=tmp_path / str(num), num=num, format=format, batch_size=16, grid=16)
+        return mode.bytes
+
+    one_batch = largest(16)
+    assert largest(20 * 16) <= one_batch  # no noise, image or label tensor for all 320 at once
+
+
+DiskUsage = namedtuple("DiskUsage", "total used free")
+
+
+def fake_disk(free: int):
+    """A stand-in for `shutil.disk_usage`: a disk with `free` bytes free."""
+    return lambda path: DiskUsage(total=10 * free, used=9 * free, free=free)
+
+
+@pytest.mark.parametrize("format", ["png", "pt", "npz"])
+def test_what_the_disk_cannot_hold_is_refused_before_drawing(checkpoint, tmp_path, capsys, monkeypatch, format):
+    monkeypatch.setattr(shutil, "disk_usage", fake_disk(40 * 784))  # 30.6 KiB: not even the 40 images' pixels
+    monkeypatch.setattr(generate, "_draw", lambda *args: pytest.fail("drew images"))
+    out = tmp_path / "new" / "samples"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["generate", "samples", f"--checkpoint={checkpoint}", "--num=40", f"--format={format}", f"--out={out}"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("lit-gan: error: 40 images (1x28x28) as")
+    assert f"of disk but {tmp_path} has 30.6 KiB free" in err and "--num" in err and "--out" in err
+    assert list(tmp_path.iterdir()) == [], "nothing is written"
+
+
+def test_an_absurd_num_is_refused_up_front(checkpoint, tmp_path, monkeypatch):
+    """--num 1e8 of 28x28 images (73 GiB) on a disk with 50 GiB free: refused before any noise,
+    label or image tensor is made (the address space is capped, so a try fails fast)."""
+    resource = pytest.importorskip("resource")
+    status = Path("/proc/self/status")
+    if not status.exists():
+        pytest.skip("needs /proc/self/status (Linux)")
+    vm = int(next(line for line in status.read_text().splitlines() if line.startswith("VmSize:")).split()[1]) * 1024
+    monkeypatch.setattr(shutil, "disk_usage", fake_disk(50 * 2**30))
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (vm + 2**30 if hard == resource.RLIM_INFINITY else min(hard, vm + 2**30), hard))
+    try:
+        for format in FORMATS:
+            with pytest.raises(ValueError, match=r"100000000 images .* need about \d+\.\d GiB of disk but .* has 50\.0 GiB free"):
+                generate.samples(str(checkpoint), out=tmp_path / format, num=10**8, format=format)
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    assert list(tmp_path.iterdir()) == []

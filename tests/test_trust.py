@@ -126,8 +126,9 @@ def test_a_users_own_network_loads_only_when_named(tmp_path: Path):
         DCGAN.load_from_checkpoint(path)
     loaded = DCGAN.load_from_checkpoint(path, allowed=[path_of])
     assert type(loaded.generator) is WiderGenerator
-    assert torch.equal(loaded.generator.state_dict()[next(iter(model.generator.state_dict()))],
-                       next(iter(model.generator.state_dict().values())))
+    assert all(torch.equal(a, b) for a, b in zip(loaded.generator.state_dict().values(), model.generator.state_dict().values()))
+    main(["generate", "samples", "--checkpoint", str(path), "--allow", f"[{path_of}]", "--out", str(tmp_path / "out"), "--num", "2"])
+    assert (tmp_path / "out" / "000001.png").is_file()
 
 
 def test_the_check_reads_strings_only_and_knows_lit_gans_own_paths():

@@ -19,6 +19,7 @@ import functools
 import json
 import os
 import time
+import uuid
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal, Mapping
@@ -116,6 +117,7 @@ class GAN(L.LightningModule):
         if weights_from:
             self.load_weights(weights_from)
         self.batches_seen = 0
+        self.run_id = uuid.uuid4().hex  # kept by resumes: which checkpoints belong to one run
         self.training_seed = int(os.environ.get("PL_GLOBAL_SEED", sample_seed))
         # Sample grid: 64 images; when conditional, one column per class (max 16), one noise per row.
         self.grid_columns = min(num_classes, 16) if conditional else 8
@@ -424,6 +426,7 @@ class GAN(L.LightningModule):
             raise Diverged(f"training diverged before batch {self.batches_seen}: non-finite weights in {', '.join(broken[:3])}; "
                            "not saved, the previous checkpoint is kept. Lower the learning rates or train in fp32")
         checkpoint["batches_seen"] = self.batches_seen
+        checkpoint["run_id"] = self.run_id
         data = getattr(self._trainer, "datamodule", None)
         if callable(getattr(data, "cache_identity", None)):  # what a resume must continue on (plain data)
             checkpoint["data"] = json.loads(json.dumps(data.cache_identity(), default=str))
@@ -433,6 +436,7 @@ class GAN(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         legacy.upgrade_state(checkpoint)
         self.batches_seen = checkpoint.get("batches_seen", 0)
+        self.run_id = checkpoint.get("run_id", self.run_id)
         self.training_seed = checkpoint.get("training_seed", self.training_seed)
         for term in self.terms:
             if term.name in checkpoint.get("terms", {}):

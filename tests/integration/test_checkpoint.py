@@ -259,6 +259,13 @@ def test_a_new_run_from_an_old_runs_config_gets_its_own_folder(trained: Run, tmp
     assert Path(c.trainer.default_root_dir).parent == tmp_path / "runs"
     assert (Path(c.trainer.default_root_dir) / "checkpoints" / "last.ckpt").is_file()
     assert {p.name: p.read_bytes() for p in (a / "checkpoints").iterdir()} == before
+    b_last = (tmp_path / "B" / "checkpoints" / "last.ckpt").read_bytes()
+    capsys.readouterr()
+    with pytest.raises(SystemExit):  # resuming A into B's folder would overwrite B's checkpoint
+        main(["fit", "--config", str(a / "config.yaml"), "--ckpt_path", str(a / "checkpoints" / "last.ckpt"),
+              f"--trainer.default_root_dir={tmp_path / 'B'}", "--trainer.max_epochs=2"])
+    assert f"{tmp_path / 'B' / 'checkpoints'} already holds another run's checkpoints" in capsys.readouterr().err
+    assert (tmp_path / "B" / "checkpoints" / "last.ckpt").read_bytes() == b_last
 
     # A config written before this fix pins A's checkpoint folder: refused before training, A kept.
     saved["checkpoint"]["dirpath"] = saved["last_checkpoint"]["dirpath"] = str(a / "checkpoints")
