@@ -3,14 +3,19 @@ interrupted or failed prepare never taken for a finished one, refused mismatches
 
 from __future__ import annotations
 
+import collections
+import errno
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 
@@ -251,3 +256,202 @@ def test_a_ddp_ranks_share_resumes_at_the_batch_it_stopped_at():
     assert len(straight) == 5
     assert labels({"epoch": 1, "batches": 2}) == straight[2:]
     assert labels({"epoch": 0, "batches": 2}) == straight  # a resume point of another epoch skips nothing
+
+
+# ------------------------------------------------------------- checked at load, safe to write
+def one_line(error: pytest.ExceptionInfo) -> str:
+    message = str(error.value)
+    assert "\n" not in message and "Traceback" not in message
+    return message
+
+
+@pytest.fixture(scope="module")
+def mnist8(tmp_path_factory) -> Path:
+    """EmbeddedMNIST at 8x8, prepared once: 4500 train, 500 val images; copy it before damaging it."""
+    return prepare(EmbeddedMNIST(image_size=8), tmp_path_factory.mktemp("mnist8") / "prep")
+
+
+def test_a_truncated_array_is_named_in_one_line_with_the_fix(tmp_path, mnist8):
+    out = Path(shutil.copytree(mnist8, tmp_path / "prep"))
+    images = out / "train" / "images.npy"
+    size = images.stat().st_size
+    os.truncate(images, size - 100)
+    dm = Prepared(path=str(out))
+    with pytest.raises(ValueError) as error:
+        dm.setup("fit")
+    assert one_line(error) == (
+        f"{images} is truncated: {size - 100:,} bytes, expected {size:,} for images of shape (4500, 1, 8, 8); prepare "
+        f"it again with `lit-gan prepare --data EmbeddedMNIST ... --out {out} --overwrite true` (its arguments are "
+        "in record.json)")
+
+
+def edit_record(**changes):
+    def edit(out: Path) -> None:
+        record = json.loads((out / "record.json").read_text())
+        for key, value in changes.items():
+            if isinstance(value, dict):
+                record[key] = {**record[key], **value}
+            else:
+                record[key] = value
+        (out / "record.json").write_text(json.dumps(record))
+    return edit
+
+
+@pytest.mark.parametrize("damage, error, message", [
+    (edit_record(image_shape=[1, 16, 16]), ValueError,
+     r"{out}/train/images\.npy: images of shape \(4500, 1, 8, 8\), expected \(4500, 1, 16, 16\) from record\.json"),
+    (edit_record(image_shape=[3, 8, 8]), ValueError, r"{out}/train/images\.npy: images of shape \(4500, 1, 8, 8\)"),
+    (edit_record(num_classes=5), ValueError,
+     r"{out}/train/labels\.npy: labels run 0\.\.9, but record\.json says num_classes 5 \(labels 0\.\.4\)"),
+    (edit_record(num_classes=0), ValueError, r"{out}/train/labels\.npy: labels run 0\.\.9, .*num_classes 0"),
+    (edit_record(splits={"train": 4000}), ValueError,
+     r"{out}/train/images\.npy holds 4500 images, but record\.json says 4000"),
+    (edit_record(splits={"val": 501}), ValueError,
+     r"{out}/val/images\.npy holds 500 images, but record\.json says 501"),
+    (edit_record(splits={"test": 500}), FileNotFoundError, r"{out}/test/images\.npy is missing"),
+    (lambda out: np.save(out / "val" / "labels.npy", np.arange(10)), ValueError,
+     r"{out}/val/labels\.npy: labels of shape \(10,\), expected \(500,\) \(one label per image\)"),
+    (lambda out: np.save(out / "val" / "images.npy", np.zeros((500, 1, 8, 8), np.float32)), ValueError,
+     r"{out}/val/images\.npy: images are float32, expected uint8"),
+    (lambda out: (out / "val" / "labels.npy").write_bytes(b"not numpy"), ValueError,
+     r"{out}/val/labels\.npy is not a readable NumPy array file"),
+    (lambda out: (out / "val" / "labels.npy").unlink(), FileNotFoundError, r"{out}/val/labels\.npy is missing"),
+], ids=["shape", "channels", "num_classes", "unlabeled", "train_count", "val_count", "test_count", "labels_length",
+        "dtype", "not_npy", "missing"])
+def test_a_record_that_disagrees_with_its_arrays_is_refused_in_one_line(tmp_path, mnist8, damage, error, message):
+    out = Path(shutil.copytree(mnist8, tmp_path / "prep"))
+    damage(out)
+    dm = Prepared(path=str(out))
+    with pytest.raises(error) as refused:
+        dm.setup("fit")
+    assert re.match(message.format(out=re.escape(str(out))) + f".*; prepare it again with `lit-gan prepare --data "
+                    rf"EmbeddedMNIST \.\.\. --out {re.escape(str(out))} --overwrite true`", one_line(refused))
+
+
+@pytest.mark.parametrize("field, value", [("image_shape", "8x8"), ("num_classes", -1), ("splits", [4500, 500])])
+def test_a_malformed_record_is_refused_naming_the_field(tmp_path, mnist8, field, value):
+    out = Path(shutil.copytree(mnist8, tmp_path / "prep"))
+    edit_record(**{field: value})(out)
+    with pytest.raises(ValueError) as refused:
+        Prepared(path=str(out))
+    assert one_line(refused).startswith(f"{out}/record.json: {field} is {value!r}, expected ")
+    assert f"--out {out} --overwrite true" in str(refused.value)
+
+
+def fake_disk(monkeypatch, free: int) -> None:
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**12, 10**12 - free, free))
+
+
+def test_a_disk_without_room_is_refused_before_anything_is_written(tmp_path, monkeypatch, cli_env, capsys):
+    reserved = []
+    monkeypatch.setattr(os, "posix_fallocate", lambda *args: reserved.append(args))
+    fake_disk(monkeypatch, free=300_000)  # the arrays take 360,512 bytes
+    out = tmp_path / "prep"
+    with pytest.raises(prepared_module.NoSpace) as refused:
+        prepare(EmbeddedMNIST(image_size=8), out)
+    needed = 4500 * 72 + 500 * 72 + 4 * 128 + prepared_module.SPARE
+    assert one_line(refused) == (
+        f"no space left on device: preparing {out} needs 1.4 MB ({needed:,} bytes), the disk of {out}.partial has "
+        "300.0 kB (300,000 bytes) free; free some space there or choose another --out")
+    assert refused.value.errno == errno.ENOSPC and isinstance(refused.value, (OSError, ValueError))
+    assert not reserved and not out.exists() and not (tmp_path / "prep.partial").exists()
+    with pytest.raises(SystemExit) as stopped:  # the CLI shows it as one line
+        main(["prepare", "--data=EmbeddedMNIST", "--data.init_args.image_size=8", f"--out={out}"])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"lit-gan: error: {refused.value}"]
+
+
+def test_a_disk_that_fills_while_reserving_stops_cleanly_and_gives_the_space_back(tmp_path, monkeypatch):
+    calls = []
+
+    def fallocate(fd, offset, length):
+        calls.append(length)
+        if len(calls) == 3:  # train's two arrays are reserved, val's images are not
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(fd, offset, length)
+
+    real = os.posix_fallocate
+    monkeypatch.setattr(os, "posix_fallocate", fallocate)
+    out = tmp_path / "prep"
+    with pytest.raises(prepared_module.NoSpace) as refused:
+        prepare(EmbeddedMNIST(image_size=8), out)
+    assert one_line(refused) == (
+        f"no space left on device while preparing {out} ({out}.partial/val/images.npy): No space left on device; "
+        "free some space there and run the same `lit-gan prepare` again (it continues where it stopped)")
+    assert refused.value.errno == errno.ENOSPC
+    assert not out.exists() and not (tmp_path / "prep.partial").exists()  # nothing looks finished, nothing kept
+    with pytest.raises(FileNotFoundError, match="not a prepared dataset"):
+        Prepared(path=str(out))
+    monkeypatch.setattr(os, "posix_fallocate", real)
+    assert Prepared(path=str(prepare(EmbeddedMNIST(image_size=8), out))).image_shape == (1, 8, 8)
+
+
+def test_a_disk_that_fills_while_writing_keeps_the_finished_blocks_for_a_rerun(tmp_path, monkeypatch):
+    monkeypatch.setattr(prepared_module, "BLOCK", 1000)
+    write_json = prepared_module._write_json
+    writes = []
+
+    def filling(path, value):
+        writes.append(path.name)
+        if len(writes) == 4:  # progress.json before the blocks, then after blocks 0 and 1000; not after 2000
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        write_json(path, value)
+
+    monkeypatch.setattr(prepared_module, "_write_json", filling)
+    out = tmp_path / "prep"
+    with pytest.raises(prepared_module.NoSpace, match=rf"^no space left on device while preparing {out} .*progress"):
+        prepare(EmbeddedMNIST(image_size=8), out)
+    assert not out.exists()
+    with pytest.raises(FileNotFoundError, match="is not finished"):
+        Prepared(path=str(out))
+    assert json.loads((tmp_path / "prep.partial" / "progress.json").read_text())["blocks"] == {"train": [0, 1000]}
+    monkeypatch.setattr(prepared_module, "_write_json", write_json)
+    dm = Prepared(path=str(prepare(EmbeddedMNIST(image_size=8), out)))
+    dm.setup("fit")
+    reference = EmbeddedMNIST(image_size=8)
+    reference.setup("fit")
+    assert torch.equal(dm.train_set.images, reference.train_set.images)
+
+
+def test_without_fallocate_the_arrays_are_reserved_with_zeros(tmp_path, monkeypatch, mnist8):
+    monkeypatch.delattr(os, "posix_fallocate")
+    monkeypatch.setattr(prepared_module, "ZEROS", 1000)  # several writes per array
+    out = prepare(EmbeddedMNIST(image_size=8), tmp_path / "prep")
+    for split in ("train", "val"):
+        for name in ("images.npy", "labels.npy"):
+            assert (out / split / name).read_bytes() == (mnist8 / split / name).read_bytes()
+    assert sorted(p.name for p in out.iterdir()) == ["record.json", "train", "val"]
+
+
+HOLD = """import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.write(fd, str(os.getpid()).encode())
+print("locked", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_second_prepare_into_the_same_out_stops_naming_the_first(tmp_path, cli_env, capsys):
+    out = tmp_path / "prep"
+    (tmp_path / "prep.partial").mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path / "prep.partial" / prepared_module.LOCK)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        with pytest.raises(FileExistsError) as refused:
+            prepare(EmbeddedMNIST(image_size=8), out)
+        assert one_line(refused) == (f"another `lit-gan prepare` (pid {holder.pid}) is writing to {out}; "
+                                     "wait for it or choose another --out")
+        assert (tmp_path / "prep.partial" / prepared_module.LOCK).is_file() and not out.exists()  # left alone
+        with pytest.raises(SystemExit) as stopped:
+            main(["prepare", "--data=EmbeddedMNIST", "--data.init_args.image_size=8", f"--out={out}"])
+        assert stopped.value.code == 2 and f"lit-gan: error: another `lit-gan prepare` (pid {holder.pid})" in \
+            capsys.readouterr().err
+    finally:
+        holder.kill()  # a prepare that dies: its lock goes with it
+        holder.wait()
+    prepare(EmbeddedMNIST(image_size=8), out)
+    assert sorted(p.name for p in out.iterdir()) == ["record.json", "train", "val"]
+    assert not (tmp_path / "prep.partial").exists()
