@@ -2,7 +2,9 @@
 # (add --build-arg BAKE_INCEPTION=1 to bake the Inception FID weights into the image)
 # Run:    docker run --gpus all --ipc=host -e WANDB_API_KEY -v "$PWD/runs:/workspace/runs" \
 #           lit-gan fit --config configs/cifar10/wgan_gp.yaml
-FROM pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime
+# The base image's torch and torchvision satisfy pyproject.toml, so `pip install .` keeps them
+# (tests/integration/test_docker.py checks the pairing). torch 2.7.1 + CUDA 12.8: Volta to Blackwell GPUs.
+FROM pytorch/pytorch:2.7.1-cuda12.8-cudnn9-runtime
 
 ARG BAKE_INCEPTION=0
 ENV PYTHONUNBUFFERED=1 \

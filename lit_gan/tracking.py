@@ -1,5 +1,6 @@
 """Weights & Biases logging that never prompts and never hangs: online when there is an API key
-and the server answers, offline otherwise (upload later with `wandb sync`), `WANDB_MODE` first."""
+and the server answers, offline otherwise (upload later with `wandb sync`), `WANDB_MODE` first.
+`log_image` sends a picture to every logger of a trainer that can show one (W&B, TensorBoard)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import lightning as L
+import numpy as np
+import torch
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
+from PIL import Image
+from torch import Tensor
 
 
 @dataclass
@@ -138,3 +144,57 @@ def _rows_until(text: str, epoch: int, step: int) -> str:
     writer.writeheader()
     writer.writerows(keep)
     return out.getvalue()
+
+
+def log_image(trainer: L.Trainer, key: str, image: str | Path | Tensor, step: int | None = None) -> None:
+    """Send one picture to every logger of `trainer` that can show one; the others (CSV) get nothing.
+
+    `image` is a file (a PNG grid) or a tensor (C, H, W) or (H, W): uint8, or float in [0, 1].
+    Loggers with `log_image` (W&B, and any other with that method) get `images=[the file's path]`
+    (a tensor becomes a PIL image); loggers with a TensorBoard `SummaryWriter` as `experiment` get
+    `add_image(key, uint8 CHW tensor, step)`. `step` defaults to the step Lightning logs the
+    metrics at (batches, for a GAN: `global_step` counts the D and G updates), so pictures line up
+    with the scalars. Only the global rank zero logs."""
+    if not trainer.is_global_zero or not trainer.loggers:
+        return
+    if step is None:  # Lightning's own step for `self.log` (its logger connector logs at this one)
+        step = trainer.fit_loop.epoch_loop._batches_that_stepped
+    pixels: Tensor | None = None  # (C, H, W) uint8, made on the first logger that needs it
+    for logger in trainer.loggers:
+        if callable(getattr(logger, "log_image", None)):
+            shown: Any = str(image) if isinstance(image, (str, Path)) else Image.fromarray(_hwc(_chw_uint8(image)))
+            logger.log_image(key=key, images=[shown], step=step)
+            continue
+        add_image = getattr(getattr(logger, "experiment", None), "add_image", None)
+        if callable(add_image):  # TensorBoard's SummaryWriter
+            if pixels is None:
+                pixels = _read_chw(image) if isinstance(image, (str, Path)) else _chw_uint8(image)
+            add_image(key, pixels, step, dataformats="CHW")
+
+
+def _chw_uint8(image: Tensor) -> Tensor:
+    """A (C, H, W) or (H, W) picture, uint8 or float in [0, 1], as a (C, H, W) uint8 tensor."""
+    image = image.detach().cpu()
+    if image.ndim == 2:
+        image = image.unsqueeze(0)
+    if image.ndim != 3 or image.shape[0] not in (1, 3, 4):
+        raise ValueError(f"an image is (C, H, W) with 1, 3 or 4 channels, or (H, W); got shape {tuple(image.shape)}")
+    if image.dtype != torch.uint8:
+        image = (image.float().clamp(0, 1) * 255).round().to(torch.uint8)
+    return image
+
+
+def _hwc(image: Tensor) -> np.ndarray:
+    """(C, H, W) uint8 as the array PIL takes: (H, W) for one channel, else (H, W, C)."""
+    array = image.permute(1, 2, 0).numpy()
+    return array[..., 0] if array.shape[2] == 1 else array
+
+
+def _read_chw(path: str | Path) -> Tensor:
+    """The picture in `path` as a (C, H, W) uint8 tensor (grey stays one channel)."""
+    with Image.open(path) as picture:
+        if picture.mode not in ("L", "RGB", "RGBA"):
+            picture = picture.convert("RGBA" if "A" in picture.getbands() or "transparency" in picture.info else "RGB")
+        array = np.array(picture)
+    tensor = torch.from_numpy(array)
+    return tensor.unsqueeze(0) if tensor.ndim == 2 else tensor.permute(2, 0, 1).contiguous()

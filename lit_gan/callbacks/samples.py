@@ -9,12 +9,14 @@ import torch
 
 from lit_gan.images import save_grid
 from lit_gan.models.contract import Generative
+from lit_gan.tracking import log_image
 
 
 class SampleGrid(L.Callback):
     """Writes `<run>/samples/epoch_NNN.png` every `every_n_epochs` and sends it to every logger
-    that can show images (`log_image`, e.g. W&B). The grid is `model.fixed_samples()`: the same
-    noise (kept in checkpoints) every time, so grids compare across epochs."""
+    that can show images (`lit_gan.tracking.log_image`: W&B, TensorBoard). The grid is
+    `model.fixed_samples()`: the same noise (kept in checkpoints) every time, so grids compare
+    across epochs."""
 
     def __init__(self, every_n_epochs: int = 1, dirname: str = "samples") -> None:
         if every_n_epochs < 1:
@@ -33,9 +35,7 @@ class SampleGrid(L.Callback):
         path = Path(trainer.default_root_dir) / self.dirname / f"{name}.png"
         self._written_at_step = trainer.global_step
         self.last_path = save_grid(images, path, nrow=columns, value_range=model.value_range)
-        for logger in trainer.loggers:
-            if hasattr(logger, "log_image"):
-                logger.log_image(key="samples", images=[str(path)], step=trainer.global_step)
+        log_image(trainer, "samples", path)
         return path
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

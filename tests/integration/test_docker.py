@@ -8,6 +8,9 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+from packaging.requirements import Requirement
+from packaging.version import Version
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 
@@ -15,6 +18,36 @@ DOCKERFILE = (ROOT / "Dockerfile").read_text()
 def instructions(keyword: str) -> list[str]:
     joined = re.sub(r"\\\n\s*", " ", DOCKERFILE)
     return [line.split(None, 1)[1] for line in joined.splitlines() if line.startswith(keyword + " ")]
+
+
+TORCHVISION_OF_TORCH = {
+    "2.5.1": "0.20.1", "2.6.0": "0.21.0", "2.7.0": "0.22.0", "2.7.1": "0.22.1",
+    "2.8.0": "0.23.0", "2.9.0": "0.24.0", "2.9.1": "0.24.1", "2.10.0": "0.25.0",
+}
+"""The torchvision release each torch release pairs with (the one a pytorch/pytorch image ships)."""
+
+
+def base_image_mismatches(base: str, dependencies: list[str]) -> list[str]:
+    """What the `pytorch/pytorch:<torch>-cuda...` image `base` ships and the `dependencies` of
+    pyproject.toml refuse: each would make `pip install .` replace it with a second copy."""
+    match = re.fullmatch(r"pytorch/pytorch:(\d+\.\d+\.\d+)-cuda(\d+)\.(\d+)-cudnn\d+-runtime", base)
+    assert match, f"not a pytorch/pytorch runtime tag: {base}"
+    torch, cuda = match[1], f"+cu{match[2]}{match[3]}"  # the wheels' local label: 2.7.1+cu128
+    assert torch in TORCHVISION_OF_TORCH, f"add torch {torch}'s torchvision to TORCHVISION_OF_TORCH"
+    shipped = {"torch": torch + cuda, "torchvision": TORCHVISION_OF_TORCH[torch] + cuda}
+    required = {r.name: r for r in map(Requirement, dependencies) if r.name in shipped}
+    assert required.keys() == shipped.keys(), f"pyproject.toml requires {sorted(required)}"
+    return [f"{base} ships {name} {version}, pyproject.toml requires {required[name]}"
+            for name, version in shipped.items() if not required[name].specifier.contains(Version(version))]
+
+
+def test_base_image_torch_and_torchvision_satisfy_pyproject():
+    (base,) = instructions("FROM")
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert base_image_mismatches(base, dependencies) == []
+    # the check catches the image that made `docker build` install a second torch
+    old = base_image_mismatches("pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime", dependencies)
+    assert len(old) == 2 and "torch 2.5.1" in old[0] and "torchvision 0.20.1" in old[1]
 
 
 def test_hadolint_passes():

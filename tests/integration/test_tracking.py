@@ -1,4 +1,5 @@
-"""Real W&B in offline mode: what a run leaves on disk, and that nothing prompts or hangs."""
+"""Real W&B in offline mode: what a run leaves on disk, and that nothing prompts or hangs; the
+other loggers a run can be given (TensorBoard, CSV alone) and the default ones (W&B + CSV)."""
 
 import json
 import os
@@ -7,11 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import wandb
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lit_gan import tracking
 from lit_gan.cli import main
-from tests.fixtures import TINY_MODEL
+from tests.fixtures import TINY_CLI, TINY_MODEL
 
 ARGS = [
     "--model=CDCGAN", *TINY_MODEL, "--data=EmbeddedMNIST",
@@ -19,6 +23,11 @@ ARGS = [
     "--trainer.limit_train_batches=3", "--trainer.limit_val_batches=2", "--trainer.log_every_n_steps=1",
     "--trainer.enable_progress_bar=false", "--evaluation.every_n_epochs=0",
 ]
+
+
+TINY_FIT = ["fit", "--model=DCGAN", *TINY_CLI, "--data=EmbeddedMNIST", "--data.init_args.batch_size=16",
+            "--trainer.log_every_n_steps=1", "--evaluation.every_n_epochs=0"]
+"""One epoch of 2 tiny batches, no evaluation: for the logger choices below."""
 
 
 def records(run_dir: Path) -> list[dict]:
@@ -107,3 +116,43 @@ def test_wandb_temporary_folders_live_in_the_run(tmp_path):
         assert [p.parent for p in folders] == [run / "wandb"] * 2 and folders[0].name.endswith("wandb-media")
         assert all(p.is_dir() for p in folders) == (ending == "killed")  # a normal exit removes them
     assert list(system_tmp.glob("*wandb*")) == []  # nothing in the system temp dir, even from the killed process
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_tensorboard_logger_gets_the_scalars_and_the_sample_grid(tmp_path):
+    """`--trainer.logger TensorBoardLogger` (Lightning's own default logger): the event file holds
+    the training and validation scalars and the sample grid, as an image."""
+    tb = tmp_path / "tensorboard"
+    cli = main([*TINY_FIT, f"--runs_dir={tmp_path}", "--trainer.logger=lightning.pytorch.loggers.TensorBoardLogger",
+                f"--trainer.logger.save_dir={tb}"])
+    (logger,) = cli.trainer.loggers
+    assert isinstance(logger, TensorBoardLogger)
+    events = EventAccumulator(logger.log_dir, size_guidance={"images": 0, "scalars": 0}).Reload()
+    tags = events.Tags()
+    assert {"train/d_loss", "train/g_loss", "val/d_loss"} <= set(tags["scalars"])
+    assert tags["images"] == ["samples"]
+    (grid,) = events.Images("samples")
+    assert [e.step for e in events.Scalars("train/d_loss")] == [0, 1]
+    assert grid.step == 2 == cli.model.batches_seen  # batches, like the scalars (global_step, D + G steps, is 4)
+    assert grid.encoded_image_string.startswith(b"\x89PNG") and (grid.width, grid.height) == (8 * 30 + 2,) * 2
+    assert not list(Path(cli.trainer.default_root_dir).glob("wandb"))  # no W&B when another logger is chosen
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_a_logger_without_images_gets_the_scalars_and_no_error(tmp_path):
+    cli = main([*TINY_FIT, f"--runs_dir={tmp_path}", "--trainer.logger=lightning.pytorch.loggers.CSVLogger",
+                f"--trainer.logger.save_dir={tmp_path / 'csv'}"])
+    (logger,) = cli.trainer.loggers
+    assert type(logger) is CSVLogger
+    header = (Path(logger.log_dir) / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"train/d_loss", "train/g_loss", "val/d_loss"} <= set(header)
+    assert (Path(cli.trainer.default_root_dir) / "samples" / "epoch_000.png").is_file()  # written, just not logged
+
+
+@pytest.mark.usefixtures("cli_env")
+@pytest.mark.parametrize("logger", [[], ["--trainer.logger=true"]])
+def test_default_and_logger_true_give_wandb_and_csv(tmp_path, logger):
+    """Left alone or set to `true`, the loggers are still lit_gan's W&B + CSV pair (what W&B gets from a
+    fit, the grids included: test_offline_run_holds_config_history_and_images)."""
+    cli = main([*TINY_FIT[1:], f"--runs_dir={tmp_path}", *logger], run=False)
+    assert [type(chosen) for chosen in cli.trainer.loggers] == [WandbLogger, tracking.ResumableCSVLogger]
