@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from typing import Iterable, Literal
 
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
+
+FP16_EPS = 1e-4
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,7 @@ class Optim:
     betas: tuple[float, float] = (0.5, 0.999)  # Adam only
     momentum: float = 0.0  # SGD and RMSprop only
     weight_decay: float = 0.0
+    eps: float = 1e-8  # Adam and RMSprop: added to the denominator
 
     def __post_init__(self) -> None:
         if self.name not in ("adam", "rmsprop", "sgd"):
@@ -28,6 +32,8 @@ class Optim:
             raise ValueError(f"Adam betas must lie in [0, 1), got {self.betas}; try (0.5, 0.999)")
         if not 0.0 <= self.momentum < 1.0 or self.weight_decay < 0:
             raise ValueError(f"momentum must lie in [0, 1) and weight_decay be >= 0, got {self.momentum}, {self.weight_decay}")
+        if not self.eps > 0:
+            raise ValueError(f"eps must be positive, got {self.eps}; try 1e-8 (1e-4 for fp16 weights, --trainer.precision 16-true)")
 
     @classmethod
     def parse(cls, value: "Optim | dict") -> "Optim":
@@ -35,8 +41,16 @@ class Optim:
         return value if isinstance(value, cls) else cls(**{**value, "betas": tuple(value.get("betas", cls.betas))})
 
     def build(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+        """The optimizer; for fp16 weights (`--trainer.precision 16-true`) an `eps` below 1e-4, which
+        fp16 rounds to (almost) zero so the first step divides by zero, is raised to 1e-4, once said."""
+        params = list(params)
+        eps = self.eps
+        if self.name != "sgd" and eps < FP16_EPS and any(p.dtype == torch.float16 for p in params):
+            rank_zero_warn(f"fp16 weights: {self.name}'s eps {eps:g} is (almost) zero in fp16; using {FP16_EPS:g} "
+                           "(set --model.init_args.opt_g.eps / opt_d.eps to choose)")
+            eps = FP16_EPS
         if self.name == "adam":
-            return torch.optim.Adam(params, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
+            return torch.optim.Adam(params, lr=self.lr, betas=self.betas, eps=eps, weight_decay=self.weight_decay)
         if self.name == "rmsprop":
-            return torch.optim.RMSprop(params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
+            return torch.optim.RMSprop(params, lr=self.lr, momentum=self.momentum, eps=eps, weight_decay=self.weight_decay)
         return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)

@@ -53,6 +53,7 @@ class Step:
     judge: Callable[[Tensor], Judgement]
     real_out: Judgement | None
     fake_out: Judgement
+    phase: str = "train"  # "lookahead": D's loss on a copy of D (unrolled), not an update of D itself
 
 
 class Term:
@@ -264,7 +265,7 @@ class Unrolled(Term):
         sgd = torch.optim.SGD(ahead.parameters(), lr=model.opt_d.lr)
         with torch.enable_grad():
             for _ in range(self.steps):
-                loss, _ = model.discriminator_loss(real, fake.detach(), labels, ahead)
+                loss, _ = model.discriminator_loss(real, fake.detach(), labels, ahead, phase="lookahead")
                 sgd.zero_grad(set_to_none=True)
                 loss.backward()
                 average_gradients(ahead)  # under DDP: look ahead on the global batch, as D steps
@@ -286,24 +287,27 @@ class AdaptiveAugment(Term):
         require(0.0 <= p <= 1.0, f"ada p is a probability and must lie in [0, 1], got {p}")
         self.target, self.interval, self.ramp_images, self.augment_p = target, interval, ramp_images, float(p)
         self.signs, self.images = 0.0, 0.0  # since the last adjustment
-        self._pending: Tensor | None = None
+        self._pending: Tensor | None = None  # sum of sign(D(real)) over this D update's micro-batches
+        self._pending_images = 0
 
     def check(self, model: GAN) -> None:
         require(bool(model.augment_policy), "ada adapts how often the augment policy applies: give one, "
                 "e.g. --model.init_args.augment translation,cutout,color")
 
     def d_loss(self, step: Step) -> Tensor | None:
-        if torch.is_grad_enabled():  # training: the D step's own call is the last before after_d_step
+        if torch.is_grad_enabled() and step.phase == "train":  # D's update (each of its micro-batches)
             assert step.real_out is not None
-            self._pending = step.real_out.logits.detach()
+            signs = step.real_out.logits.detach().sign().sum()
+            self._pending = signs if self._pending is None else self._pending + signs
+            self._pending_images += len(step.real_out.logits)
         return None
 
     @torch.no_grad()
     def after_d_step(self, model: GAN) -> None:
         if self._pending is not None:
-            self.signs += self._pending.sign().sum().item()
-            self.images += len(self._pending)
-            self._pending = None
+            self.signs += self._pending.item()
+            self.images += self._pending_images
+            self._pending, self._pending_images = None, 0
         if (model.batches_seen + 1) % self.interval == 0:  # batches_seen counts this step once it is done
             totals = torch.tensor([self.signs, self.images], dtype=torch.float64)
             if model._trainer is not None:

@@ -142,11 +142,15 @@ class ImageDataModule(lightning.LightningDataModule):
         return images.float().mul_((high - low) / 255.0).add_(low)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """Convert uint8 ``(images, labels)`` batches; leave predict batches (a label tensor) alone."""
+        """Convert uint8 ``(images, labels)`` batches to floats in the precision's input dtype
+        (bf16 under ``bf16-true``, float64 under ``64-true``, else float32); leave predict batches
+        (a label tensor) alone."""
         if isinstance(batch, (tuple, list)) and len(batch) == 2 and isinstance(batch[0], Tensor):
             images, labels = batch
             if images.dtype == torch.uint8:
-                return self.to_value_range(images), labels
+                images = self.to_value_range(images)
+                trainer = self.trainer
+                return (trainer.precision_plugin.convert_input(images) if trainer is not None else images), labels
         return batch
 
     # ----------------------------------------------------------------- loaders

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from lit_gan import losses, nets
 from lit_gan.augment import diff_augment, parse_policy
+from lit_gan.callbacks.accumulation import AccumulationSchedule
 from lit_gan.errors import Diverged
 from lit_gan.hardware import warn_if_bf16_is_emulated
 from lit_gan.models import legacy
@@ -117,6 +118,9 @@ class GAN(L.LightningModule):
         if weights_from:
             self.load_weights(weights_from)
         self.batches_seen = 0
+        self._micro_batches: list[Batch] = []  # of the batch being accumulated (accumulate_grad_batches)
+        self._lightning_flags: dict[str, Any] = {}  # Trainer flags the loop takes over (configure_callbacks)
+        self._grad_norms: dict[str, Tensor] = {}  # before clipping, this batch's (gradient_clip_val)
         self.run_id = uuid.uuid4().hex  # kept by resumes: which checkpoints belong to one run
         self.training_seed = int(os.environ.get("PL_GLOBAL_SEED", sample_seed))
         # Sample grid: 64 images; when conditional, one column per class (max 16), one noise per row.
@@ -152,7 +156,7 @@ class GAN(L.LightningModule):
             z = torch.rand(shape, generator=generator, device=device) * 2 - 1
         else:
             z = torch.randn(shape, generator=generator, device=device)
-        return z.to(self.device)
+        return z.to(self.device, self.dtype)  # the weights' dtype: bf16 under bf16-true, float64 under 64-true
 
     def sample_labels(self, n: int, generator: torch.Generator | None = None) -> Tensor | None:
         """`n` uniformly drawn class labels for a conditional model, else None."""
@@ -170,7 +174,7 @@ class GAN(L.LightningModule):
             z = self.sample_z(n if n is not None else len(labels))  # type: ignore[arg-type]
         if generator is None:
             generator = self.generator_ema if self.generator_ema is not None and not self.training else self.generator
-        return generator(z, labels if self.conditional else None)
+        return generator(z.to(self.dtype), labels if self.conditional else None)
 
     @torch.no_grad()
     def fixed_samples(self) -> tuple[Tensor, int]:
@@ -195,23 +199,27 @@ class GAN(L.LightningModule):
         return Judgement(out[:, 0], out[:, 1:])
 
     def discriminator_loss(
-        self, real: Tensor, fake: Tensor, labels: Tensor | None, discriminator: nn.Module | None = None
+        self, real: Tensor, fake: Tensor, labels: Tensor | None, discriminator: nn.Module | None = None,
+        phase: str = "train",
     ) -> tuple[Tensor, dict[str, Tensor]]:
-        """D's adversarial loss plus every term's D part; with readouts to log."""
+        """D's adversarial loss plus every term's D part; with readouts to log. `phase`
+        "lookahead": the loss of a copy of D that a term advances (unrolled), not D's own update."""
         judge = functools.partial(self.judge, labels=labels, discriminator=discriminator)
         real_out, fake_out = judge(real), judge(fake)
         loss = self.loss.d_loss(real_out.logits, fake_out.logits)
         logs = {"d_real": self._readout(real_out.logits), "d_fake": self._readout(fake_out.logits)}
-        step = Step(self, real, fake, labels, judge, real_out, fake_out)
+        step = Step(self, real, fake, labels, judge, real_out, fake_out, phase)
         for term in self.terms:
             part = term.d_loss(step)
             if part is not None:
                 loss, logs[term.name] = loss + part, part.detach()
         return loss, logs
 
-    def generator_loss(self, real: Tensor, fake: Tensor, labels: Tensor | None) -> Tensor:
-        """G's adversarial loss against D (or the D a term puts in its place) plus every term's G part."""
-        opponent = next((d for t in self.terms if (d := t.opponent(self, real, fake, labels)) is not None), None)
+    def generator_loss(self, real: Tensor, fake: Tensor, labels: Tensor | None, opponent: nn.Module | None = None) -> Tensor:
+        """G's adversarial loss against D (or the D a term puts in its place: `opponent`, found by
+        `self.opponent` when not given) plus every term's G part."""
+        if opponent is None:
+            opponent = self.opponent(real, fake, labels)
         judge = functools.partial(self.judge, labels=labels, discriminator=opponent)
         fake_out = judge(fake)
         real_out = judge(real) if self.loss.g_sees_real else None
@@ -246,9 +254,17 @@ class GAN(L.LightningModule):
     def training_step(self, batch: Batch, batch_idx: int) -> None:
         """One D step, then G's steps when it is G's turn. All randomness in the step (noise, label
         noise, dropout, augmentation) is seeded by the batch count and the rank, so a resumed run
-        repeats the uninterrupted one exactly."""
+        repeats the uninterrupted one exactly. With `--trainer.accumulate_grad_batches N`, N loader
+        batches (micro-batches) make one batch: they are kept until the N-th (or the epoch's last)
+        arrives, then each update sums their gradients, one micro-batch's graph at a time."""
+        self._micro_batches.append(batch)
+        epoch_ends = self.trainer.fit_loop.epoch_loop.batch_progress.is_last_batch or batch_idx + 1 >= self.trainer.num_training_batches
+        if len(self._micro_batches) < self.trainer.accumulate_grad_batches and not epoch_ends:
+            return
+        group = [tuple(t.to(self.device) for t in b) for b in self._micro_batches]  # (kept in a checkpoint: on CPU)
+        self._micro_batches = []
         with self._seeded(self.training_seed + self.batches_seen * self.trainer.world_size + self.global_rank):
-            self._train_step(batch)
+            self._train_step(group)
 
     @contextlib.contextmanager
     def _seeded(self, seed: int) -> Iterator[None]:
@@ -260,38 +276,98 @@ class GAN(L.LightningModule):
                 torch.cuda.manual_seed(seed)
             yield
 
-    def _train_step(self, batch: Batch) -> None:
-        real, labels = batch[0], self._labels(batch[1])
+    def _train_step(self, group: list[Batch]) -> None:
+        sizes = [len(b[0]) for b in group]
+        real = torch.cat([b[0] for b in group]) if len(group) > 1 else group[0][0]
+        labels = self._labels(torch.cat([b[1] for b in group]) if len(group) > 1 else group[0][1])
         opt_g, opt_d = self.optimizers()
         # under DDP the networks being trained run through their wrappers, which sync their gradients;
         # G's loss sees the plain D (frozen then)
         g, d = (self.ddp.get(name, getattr(self, name)) for name in ("generator", "discriminator"))
         step = self.batches_seen + 1  # counted in batches_seen once all of its updates are done
         g_turn = step % self.hparams.d_steps == 0
-        with torch.set_grad_enabled(g_turn):  # keep G's graph only when G steps next
-            fake = self.generate(len(real), labels, generator=g)
+        whole = len(group) == 1  # one micro-batch: G's graph from D's fakes serves G's first step
+        z = self.sample_z(len(real))
+        with torch.set_grad_enabled(g_turn and whole):  # keep G's graph only when G steps next
+            fake = self.generate(labels=labels, z=z, generator=g)
         with self.toggled_optimizer(opt_d):
-            loss_d, logs = self.discriminator_loss(real, fake.detach(), labels, d)
-            self._check_finite("D", loss_d, step)
             opt_d.zero_grad(set_to_none=True)
-            self.manual_backward(loss_d)
+            loss_d, logs = self._accumulate("discriminator", sizes, (real, fake.detach(), labels), lambda r, f, y: self.discriminator_loss(r, f, y, d), step)
             opt_d.step()
         for term in self.terms:
             term.after_d_step(self)
-        self.log_dict({"train/d_loss": loss_d.detach(), **{f"train/{k}": v for k, v in logs.items()}})
+        self.log_dict({"train/d_loss": loss_d, **{f"train/{k}": v for k, v in logs.items()}})
         if g_turn:
             for g_step in range(self.hparams.g_steps):
+                if g_step:
+                    z = self.sample_z(len(real))
                 with self.toggled_optimizer(opt_g):
                     if g_step:
-                        fake = self.generate(len(real), labels, generator=g)
-                    loss_g = self.generator_loss(real, fake, labels)
-                    self._check_finite("G", loss_g, step)
+                        with torch.set_grad_enabled(whole):
+                            fake = self.generate(labels=labels, z=z, generator=g)
+                    opponent = self.opponent(real, fake, labels)  # once per G step, on the whole batch
                     opt_g.zero_grad(set_to_none=True)
-                    self.manual_backward(loss_g)
+                    if whole:
+                        loss = lambda r, zc, y: (self.generator_loss(r, fake, y, opponent), {})  # noqa: E731
+                    else:  # G's images again, one micro-batch's graph at a time
+                        loss = lambda r, zc, y: (self.generator_loss(r, self.generate(labels=y, z=zc, generator=g), y, opponent), {})  # noqa: E731
+                    loss_g, _ = self._accumulate("generator", sizes, (real, z, labels), loss, step)
                     opt_g.step()
                 self.update_ema()
-            self.log("train/g_loss", loss_g.detach(), prog_bar=True)
+            self.log("train/g_loss", loss_g, prog_bar=True)
+        if self._grad_norms:
+            self.log_dict(self._grad_norms)
+            self._grad_norms = {}
         self.batches_seen = step
+
+    def _accumulate(self, network: str, sizes: list[int], inputs: tuple[Tensor | None, ...], loss_fn: Any,
+                    step: int) -> tuple[Tensor, dict[str, Tensor]]:
+        """Backward of `loss_fn` over each micro-batch of `inputs` (split by `sizes`), weighted by its
+        share of the batch, so the gradients are those of the whole batch's mean loss; under DDP only
+        the last micro-batch synchronises. Returns the batch's loss and readouts (detached)."""
+        parts = [x.split(sizes) if x is not None else [None] * len(sizes) for x in inputs]
+        total, logs = None, {}
+        wrapper = self.ddp.get(network)
+        for i, chunk in enumerate(zip(*parts)):
+            weight = sizes[i] / sum(sizes)
+            last = i == len(sizes) - 1
+            with wrapper.no_sync() if wrapper is not None and not last else contextlib.nullcontext():
+                loss, readouts = loss_fn(*chunk)
+                self._check_finite("D" if network == "discriminator" else "G", loss, step)
+                self.manual_backward(loss * weight if len(sizes) > 1 else loss)
+            total = loss.detach() * weight if total is None else total + loss.detach() * weight
+            for k, v in readouts.items():
+                logs[k] = v * weight if k not in logs else logs[k] + v * weight
+        assert total is not None
+        return total, logs
+
+    def opponent(self, real: Tensor, fake: Tensor, labels: Tensor | None) -> nn.Module | None:
+        """The D that G's loss is computed against, when a term replaces D (unrolled), else None."""
+        return next((d for t in self.terms if (d := t.opponent(self, real, fake, labels)) is not None), None)
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        """Lightning refuses `accumulate_grad_batches`, gradient clipping and its
+        GradientAccumulationScheduler for manual optimization, in a check that runs right after this
+        hook: the loop does them itself, so they are set aside here and given back in `setup`."""
+        trainer = self._trainer
+        if trainer is not None and trainer.state.fn == "fit":
+            self._lightning_flags = {"accumulate_grad_batches": trainer.accumulate_grad_batches,
+                                     "gradient_clip_val": trainer.gradient_clip_val}
+            trainer.accumulate_grad_batches, trainer.gradient_clip_val = 1, None
+            trainer.callbacks[:] = [AccumulationSchedule.of(c) for c in trainer.callbacks]
+        return []
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """`--trainer.gradient_clip_val` (and `gradient_clip_algorithm`) for G's and D's updates,
+        through Lightning's clipping (after AMP's unscaling); the norm before clipping is logged."""
+        clip = self.trainer.gradient_clip_val
+        if not clip:
+            return
+        name = "g" if optimizer is self.optimizers()[0].optimizer else "d"
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if grads:  # logged by the step (a log call inside this hook would take over the step's logging)
+            self._grad_norms[f"train/grad_norm_{name}"] = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
+        self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm=self.trainer.gradient_clip_algorithm)
 
     def _check_finite(self, network: str, loss: Tensor, step: int) -> None:
         """Stop at the first non-finite loss, before it reaches the weights. Under 16-mixed a
@@ -344,17 +420,20 @@ class GAN(L.LightningModule):
             self._evaluate(batch, "val")
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        with self._seeded(self._evaluation_seed(batch_idx)):
+        with self._seeded(self._evaluation_seed(batch_idx, "test")):
             self._evaluate(batch, "test")
 
-    def _evaluation_seed(self, batch_idx: int) -> int:
+    def _evaluation_seed(self, batch_idx: int, stage: Literal["val", "test"] = "val") -> int:
         """Validation/test noise: from the seed, the epoch and the batch, so a resumed run logs
-        the same curves as an uninterrupted one."""
-        return self.training_seed + 1_000_003 * (self.current_epoch + 1) + 1_009 * batch_idx + self.global_rank
+        the same curves as an uninterrupted one; test draws other noise than validation."""
+        offset = 500_009 if stage == "test" else 0
+        return self.training_seed + 1_000_003 * (self.current_epoch + 1) + 1_009 * batch_idx + self.global_rank + offset
 
     def predict_step(self, labels: Tensor, batch_idx: int) -> Tensor:
-        """Images for a batch of labels, with noise seeded by `sample_seed` and the batch index."""
-        seeded = torch.Generator().manual_seed(self.hparams.sample_seed + batch_idx)
+        """Images for a batch of labels, with noise seeded by `sample_seed` and the batch index
+        (under DDP, the index among all ranks' batches: ranks draw different noise)."""
+        world = self._trainer.world_size if self._trainer is not None else 1
+        seeded = torch.Generator().manual_seed(self.hparams.sample_seed + batch_idx * world + self.global_rank)
         return self.generate(labels=labels, z=self.sample_z(len(labels), seeded))
 
     # ----- weights and checkpoints ------------------------------------------------------------
@@ -395,6 +474,10 @@ class GAN(L.LightningModule):
 
     # ----- bookkeeping ------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
+        if self._lightning_flags:  # past Lightning's check (see configure_callbacks)
+            for name, value in self._lightning_flags.items():
+                setattr(self.trainer, name, value)
+            self._lightning_flags = {}
         self.check_data(getattr(self.trainer, "datamodule", None))
         if stage == "fit":
             warn_if_bf16_is_emulated(self.trainer)
@@ -426,6 +509,8 @@ class GAN(L.LightningModule):
             raise Diverged(f"training diverged before batch {self.batches_seen}: non-finite weights in {', '.join(broken[:3])}; "
                            "not saved, the previous checkpoint is kept. Lower the learning rates or train in fp32")
         checkpoint["batches_seen"] = self.batches_seen
+        if self._micro_batches:  # an interrupted accumulation: the resumed run finishes the same batch
+            checkpoint["micro_batches"] = [tuple(t.cpu() for t in b) for b in self._micro_batches]
         checkpoint["run_id"] = self.run_id
         data = getattr(self._trainer, "datamodule", None)
         if callable(getattr(data, "cache_identity", None)):  # what a resume must continue on (plain data)
@@ -436,6 +521,7 @@ class GAN(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         legacy.upgrade_state(checkpoint)
         self.batches_seen = checkpoint.get("batches_seen", 0)
+        self._micro_batches = [tuple(b) for b in checkpoint.get("micro_batches", [])]
         self.run_id = checkpoint.get("run_id", self.run_id)
         self.training_seed = checkpoint.get("training_seed", self.training_seed)
         for term in self.terms:

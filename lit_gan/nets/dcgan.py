@@ -4,6 +4,8 @@ LeakyReLU(0.2) in D. The depth follows the image size (28, 32, 64, ...)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import Tensor, nn
 
@@ -55,6 +57,8 @@ class DCGANGenerator(nn.Module):
         width: channels of the last hidden stage (doubling towards the projection).
         dropout: dropout after each hidden stage.
         final_activation: "tanh" for data in [-1, 1], "sigmoid" for [0, 1].
+        norm: "batch" (DCGAN's) or "none" (no statistics over the batch: a batch split into
+            micro-batches, `accumulate_grad_batches`, then trains exactly as the whole).
     """
 
     def __init__(
@@ -65,6 +69,7 @@ class DCGANGenerator(nn.Module):
         width: int = 64,
         dropout: float = 0.0,
         final_activation: Activation = "tanh",
+        norm: Literal["batch", "none"] = "batch",
     ) -> None:
         super().__init__()
         size = _square_size(image_shape, "DCGANGenerator")
@@ -73,17 +78,21 @@ class DCGANGenerator(nn.Module):
         self.num_classes, stages = num_classes, generator_stages(size)
         self.start = size >> stages
         channels = [width * 2 ** (stages - 1 - i) for i in range(stages)] + [image_shape[0]]
+        if norm not in ("batch", "none"):
+            raise ValueError(f"DCGANGenerator norm must be 'batch' or 'none', got {norm!r}")
+        batch_norm = norm == "batch"
+        bn = (lambda c: nn.BatchNorm2d(c)) if batch_norm else (lambda c: nn.Identity())  # noqa: E731
         self.project = nn.Sequential(
-            nn.Linear(latent_dim + num_classes, channels[0] * self.start**2, bias=False),
+            nn.Linear(latent_dim + num_classes, channels[0] * self.start**2, bias=not batch_norm),
             nn.Unflatten(1, (channels[0], self.start, self.start)),
-            nn.BatchNorm2d(channels[0]),
+            bn(channels[0]),
             nn.ReLU(),
         )
         layers: list[nn.Module] = []
         for i in range(stages):
             last = i == stages - 1
-            layers.append(nn.ConvTranspose2d(channels[i], channels[i + 1], 5, 2, 2, output_padding=1, bias=last))
-            layers += [output_activation(final_activation)] if last else [nn.BatchNorm2d(channels[i + 1]), nn.ReLU(), *dropout_layer(dropout)]
+            layers.append(nn.ConvTranspose2d(channels[i], channels[i + 1], 5, 2, 2, output_padding=1, bias=last or not batch_norm))
+            layers += [output_activation(final_activation)] if last else [bn(channels[i + 1]), nn.ReLU(), *dropout_layer(dropout)]
         self.upsample = nn.Sequential(*layers)
         dcgan_init(self)
 
