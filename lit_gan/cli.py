@@ -191,6 +191,9 @@ class GANCLI(LightningCLI):
         )
         parser.add_argument("--runs_dir", default="runs", help="Parent folder of the per-run directories.")
         parser.add_class_arguments(WandbSettings, "wandb")
+        from lit_gan.callbacks import PredictionWriter  # `predict` writes its images into the run
+
+        parser.add_lightning_class_args(PredictionWriter, "predictions")
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config.get(self.subcommand, self.config) if self.subcommand else self.config
@@ -305,6 +308,16 @@ class GANCLI(LightningCLI):
         print(f"\nRun directory: {shown(self.trainer.default_root_dir)}")
         print(f"Sample grid:   {shown(grid)}")
         print(f"Checkpoint:    {shown(last)}")
+
+    def after_predict(self) -> None:
+        """Says where `predict` wrote its images (`lit_gan.callbacks.PredictionWriter`)."""
+        from lit_gan.callbacks import PredictionWriter
+
+        if not self.trainer.is_global_zero:
+            return
+        folder = next((c.folder for c in self.trainer.callbacks if isinstance(c, PredictionWriter) and c.folder), None)
+        if folder is not None:
+            print(f"\nPredictions: {shown(folder)}")
 
 
 def shown(path: str | Path | None) -> str:

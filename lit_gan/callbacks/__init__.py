@@ -3,7 +3,8 @@
 from lit_gan.callbacks.budget import Budget
 from lit_gan.callbacks.checkpoints import LastCheckpoint
 from lit_gan.callbacks.metrics import Evaluation
+from lit_gan.callbacks.predictions import PredictionWriter
 from lit_gan.callbacks.samples import SampleGrid
 from lit_gan.callbacks.speed import Speed
 
-__all__ = ["Budget", "Evaluation", "LastCheckpoint", "SampleGrid", "Speed"]
+__all__ = ["Budget", "Evaluation", "LastCheckpoint", "PredictionWriter", "SampleGrid", "Speed"]

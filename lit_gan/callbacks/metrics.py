@@ -3,6 +3,7 @@ Callback: every N epochs during fit, and under ``lit-gan validate`` / ``lit-gan 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -17,6 +18,11 @@ from lit_gan.metrics.classifier import STEPS, load_checkpoint, load_or_train
 from lit_gan.metrics.evaluate import Report, Settings, evaluate
 from lit_gan.metrics.extractors import ClassifierExtractor, FeatureExtractor, InceptionExtractor, inception_weights
 from lit_gan.metrics.modes import mode_metrics
+from lit_gan.tracking import log_image
+
+TEST_SEED_OFFSET = 1_000_003
+"""``test`` draws its samples (noise, labels, real subset, KID subsets) with ``settings.seed`` plus
+this: other samples than ``validate``'s, so a test score is not a validation score repeated."""
 
 
 class Evaluation(L.Callback):
@@ -34,11 +40,17 @@ class Evaluation(L.Callback):
 
     Runs in ``on_validation_epoch_end`` (so ``ModelCheckpoint(monitor="val/fid")`` sees it; not
     in the sanity check) every ``every_n_epochs`` epochs of a fit, at every ``validate``, and in
-    ``on_test_epoch_end``. Writes ``<run>/neighbours/<name>.png`` (each row: a sample, then its
-    nearest real images) and ``<run>/metrics/<name>.json`` (metrics + protocol), ``<name>`` being
-    ``epoch_NNN`` in a fit and ``validate-<checkpoint>``/``test-<checkpoint>`` otherwise; sends the
-    picture to loggers with ``log_image`` and the protocol to their hyperparameters
-    (``evaluation_protocol``).
+    ``on_test_epoch_end``. Validation (fit, ``validate``) measures against ``settings.real_split``
+    (the training images by default); ``test`` against the data's test split, always, with other
+    noise (``settings.seed + TEST_SEED_OFFSET``): ``protocol.real_split`` says which. Data whose
+    test split is its val split (EmbeddedMNIST, MNIST, CIFAR-10, ImageFolder, a prepared dataset
+    without a test folder) say so (``protocol.test_is_val``, and a warning).
+
+    Writes ``<run>/neighbours/<name>.png`` (each row: a sample, then its nearest real images) and
+    ``<run>/metrics/<name>.json`` (metrics + protocol), ``<name>`` being ``epoch_NNN`` in a fit and
+    ``validate-<checkpoint>``/``test-<checkpoint>`` otherwise; sends the
+    picture to the loggers that show images (``lit_gan.tracking.log_image``: W&B, TensorBoard) and
+    the protocol to their hyperparameters (``evaluation_protocol``).
 
     DDP: global rank 0 generates and computes everything, then broadcasts the numbers so every
     rank logs the same values (ranks hold identical generators, so splitting the work would only
@@ -63,8 +75,9 @@ class Evaluation(L.Callback):
         feature_extractor_weights_path: the Inception weights file (None: the torch hub cache,
             downloaded by torch-fidelity on first use).
         settings: what is computed on how many samples (:class:`~lit_gan.metrics.Settings`:
-            ``num_fake``, ``num_real``, ``real_split``, KID/IS/precision-recall parameters, the
-            seed and the cache directory), e.g. ``--evaluation.settings.num_fake 10000``.
+            ``num_fake``, ``num_real``, ``real_split`` (validation's reference; ``test`` always
+            takes the test split), KID/IS/precision-recall parameters, the seed and the cache
+            directory), e.g. ``--evaluation.settings.num_fake 10000``.
     """
 
     def __init__(
@@ -131,12 +144,25 @@ class Evaluation(L.Callback):
         features = classifier if extractor == "classifier" else InceptionExtractor(self.weights_path)
         return features, classifier if self.class_metrics else None, record
 
-    def evaluate(self, model: Any, datamodule: Any) -> Report:
-        """Every metric of ``model`` against ``datamodule`` (no Trainer needed); kept in ``self.last``."""
+    def settings_for(self, stage: Literal["val", "test"] = "val") -> Settings:
+        """The settings of a stage: ``settings`` for validation; for ``test`` the test split as
+        the real reference and other seeds (``seed + TEST_SEED_OFFSET``)."""
+        if stage == "val":
+            return self.settings
+        if stage != "test":
+            raise ValueError(f"stage must be 'val' or 'test', got {stage!r}")
+        return dataclasses.replace(self.settings, real_split="test", seed=self.settings.seed + TEST_SEED_OFFSET)
+
+    def evaluate(self, model: Any, datamodule: Any, stage: Literal["val", "test"] = "val") -> Report:
+        """Every metric of ``model`` against ``datamodule`` (no Trainer needed); kept in ``self.last``.
+        ``stage`` "test": against the test split, with other samples (:meth:`settings_for`)."""
+        settings = self.settings_for(stage)
         features, classifier, record = self.networks(model, datamodule)
-        self.last = evaluate(model, datamodule, features, self.settings, classifier, record, self.progress)
+        self.last = evaluate(model, datamodule, features, settings, classifier, record, self.progress)
+        if stage == "test":
+            self.last.protocol["test_is_val"] = _test_is_val(datamodule)
         if classifier is not None and getattr(datamodule, "mode_samples", 0):  # data with many modes: count them
-            metrics, protocol = mode_metrics(model, datamodule, classifier, self.settings)
+            metrics, protocol = mode_metrics(model, datamodule, classifier, settings)
             self.last.protocol["modes"] = {**protocol, "digit_accuracy": (record or {}).get("digit_test_accuracy")}
             self.last.metrics.update(metrics, eval_seconds=self.last.metrics["eval_seconds"] + metrics["mode_seconds"])
         return self.last
@@ -173,7 +199,7 @@ class Evaluation(L.Callback):
             return
         metrics = None
         if trainer.is_global_zero:
-            report = self.evaluate(pl_module, trainer.datamodule)
+            report = self.evaluate(pl_module, trainer.datamodule, stage)  # type: ignore[arg-type]
             self._write(trainer, report, stage)
             metrics = report.metrics
         metrics = trainer.strategy.broadcast(metrics, src=0)
@@ -193,9 +219,9 @@ class Evaluation(L.Callback):
         if report.neighbours is not None:
             picture = save_grid(report.neighbours.float(), root / "neighbours" / f"{name}.png",
                                 nrow=self.settings.neighbour_k + 1, value_range=(0.0, 255.0))
+        if picture is not None:
+            log_image(trainer, "neighbours", picture)  # W&B, TensorBoard: every logger that shows images
         for logger in trainer.loggers:
-            if picture is not None and hasattr(logger, "log_image"):
-                logger.log_image(key="neighbours", images=[str(picture)], step=trainer.global_step)
             if not self._protocol_logged:
                 logger.log_hyperparams({"evaluation_protocol": report.protocol})
         self._protocol_logged = True
@@ -203,12 +229,22 @@ class Evaluation(L.Callback):
         accuracy = p["classifier_accuracy"]
         accuracy = f", classifier test accuracy {accuracy:.4f}" if accuracy is not None else ""
         beside = f" (classifier FID {m['fid_classifier']:.3f})" if "fid_classifier" in m else ""
+        split = f"{p['real_split']} (= val)" if p.get("test_is_val") else p["real_split"]
         rank_zero_info(f"{stage}: FID {m['fid']:.3f}{beside}, KID {m['kid_mean']:.4f}, IS {m['is_mean']:.2f} ± {m['is_std']:.2f} "
                        f"(real {m['is_real_mean']:.2f}) [{p['extractor']}, {p['num_fake']} generated vs {p['num_real']} "
-                       f"{p['real_split']} images {'x'.join(map(str, p['image_shape']))}{accuracy}]")
+                       f"{split} images {'x'.join(map(str, p['image_shape']))}{accuracy}]")
         if "modes" in m:
             rank_zero_info(f"{stage}: {m['modes']:.0f} of {p['modes']['num_modes']} modes, KL {m['mode_kl']:.3f} (real "
                            f"{m['modes_real']:.0f}, {m['mode_kl_real']:.3f}) [{p['modes']['num_fake']} samples]")
+
+
+def _test_is_val(datamodule: Any) -> bool:
+    """Whether the data's test split is its val split (no held-out set of its own); warns once."""
+    same = cache.split_dataset(datamodule, "test") is cache.split_dataset(datamodule, "val")
+    if same:
+        rank_zero_warn(f"Evaluation: {type(datamodule).__name__} has no test split of its own (its test split is its "
+                       "val split), so `test` scores against the val images, with other samples than `validate`")
+    return same
 
 
 def _is_generator(module: Any) -> bool:

@@ -32,7 +32,9 @@ class Settings:
     Args:
         num_fake: generated samples.
         num_real: real images of ``real_split`` (a seeded subset; None: the whole split).
-        real_split: the real reference: "train", "val" or "test".
+        real_split: the real reference: "train", "val" or "test". The Evaluation callback uses it
+            for validation (fit, validate); its ``test`` always takes "test" (and ``seed`` plus
+            ``lit_gan.callbacks.metrics.TEST_SEED_OFFSET``).
         batch_size: images per generator / extractor call.
         kid_subsets: KID is the mean ± std over this many random subsets.
         kid_subset_size: images per KID subset (capped at the smaller set).

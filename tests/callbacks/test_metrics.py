@@ -19,7 +19,9 @@ from lightning.pytorch.loggers import CSVLogger
 from PIL import Image
 
 from lit_gan.callbacks import Evaluation, metrics as callback_module
+from lit_gan.callbacks.metrics import TEST_SEED_OFFSET
 from lit_gan.data import CIFAR10, EmbeddedMNIST
+from lit_gan.data.base import UInt8Images
 from lit_gan.cli import RUN_DIR_ENV, main
 from lit_gan.metrics import Settings
 from lit_gan.models import GAN
@@ -86,14 +88,46 @@ def test_real_digits_score_like_real_data_under_validate_and_test(tmp_path, mnis
     assert model.calls_in_training_mode and not any(model.calls_in_training_mode)
     assert set(model.state_dict()) == keys and not list(model.children())
 
-    # bf16-mixed: the same numbers (autocast is off inside), and `test` logs test/*
+    # bf16-mixed: the same numbers (autocast is off inside)
     bf16 = trainer(tmp_path, [callback], precision="bf16-mixed")
-    bf16.test(model, datamodule=mnist)
+    bf16.validate(model, datamodule=mnist)
     assert same(callback.last.metrics) == same(m)
     with torch.autocast("cpu", dtype=torch.bfloat16):  # even called from inside an autocast region
         assert same(callback.evaluate(model, mnist).metrics) == same(m)
-    assert float(bf16.callback_metrics["test/fid"]) == pytest.approx(m["fid"])
-    assert (tmp_path / "metrics" / "test.json").is_file()
+
+    # `test` logs test/*: against the test split (EmbeddedMNIST's is its val split: said), other samples
+    with pytest.warns(UserWarning, match="EmbeddedMNIST has no test split of its own"):
+        bf16.test(model, datamodule=mnist)
+    t = callback.last
+    assert (t.protocol["real_split"], t.protocol["test_is_val"], t.protocol["num_real"]) == ("test", True, len(mnist.val_set))
+    assert float(bf16.callback_metrics["test/fid"]) == pytest.approx(t.metrics["fid"]) and t.metrics["fid"] != m["fid"]
+    assert t.metrics["fid"] < 0.05 * noise["fid"] and t.metrics["classes_covered"] == 10
+    saved = json.loads((tmp_path / "metrics" / "test.json").read_text())
+    assert (saved["stage"], saved["protocol"]["real_split"], saved["metrics"]["fid"]) == ("test", "test", t.metrics["fid"])
+
+
+def test_test_takes_the_datas_own_test_split_and_validate_its_real_split(tmp_path, mnist, cache_dir, recwarn):
+    """Data with a test split of its own: `test` scores against it (no warning), with other seeds
+    than validation, which keeps its configured `real_split`."""
+    data = EmbeddedMNIST()
+    data.setup()
+    data.test_set = UInt8Images(data.train_set.images[:300], data.train_set.labels[:300])  # a test split of its own
+    model = RealDigits(mnist.val_set.images, mnist.val_set.labels)
+    callback = evaluation(cache_dir, classifier_epochs=None, classifier_steps=20, real_split="val", num_fake=200)
+    assert callback.settings_for("val") is callback.settings
+    run = trainer(tmp_path, [callback])
+    run.validate(model, datamodule=data)
+    val = callback.last
+    run.test(model, datamodule=data)
+    test = callback.last
+    assert (val.protocol["real_split"], val.protocol["num_real"], val.protocol["settings"]["seed"]) == ("val", 500, 0)
+    assert (test.protocol["real_split"], test.protocol["num_real"], test.protocol["test_is_val"]) == ("test", 300, False)
+    assert test.protocol["settings"]["seed"] == TEST_SEED_OFFSET
+    assert not [w for w in recwarn if "no test split of its own" in str(w.message)]
+    assert test.metrics["is_real_mean"] != val.metrics["is_real_mean"] and test.metrics["fid"] != val.metrics["fid"]
+    assert float(run.callback_metrics["test/fid"]) == pytest.approx(test.metrics["fid"])
+    with pytest.raises(ValueError, match="stage must be 'val' or 'test', got 'train'"):
+        callback.settings_for("train")  # type: ignore[arg-type]
 
 
 def test_val_fid_is_there_for_model_checkpoint_every_n_epochs(tmp_path, mnist, cache_dir):
