@@ -141,27 +141,28 @@ class TrainingError(RuntimeError):
 
 
 class SaveConfig(SaveConfigCallback):
-    """`fit` writes `config.yaml` into the run directory and sends the resolved config to W&B;
-    validate/test/predict leave the run's config as it is. The output folders lit_gan chose
-    (`unpinned`: the run directory, the checkpoint folders) are saved unset, so a new run started
-    from this config gets a folder of its own, and a resume finds the run from its checkpoint."""
+    """`fit` writes `config.yaml` into the run directory (whatever logger is chosen; Lightning's
+    would go to the logger's folder) and sends the resolved config to W&B; validate/test/predict
+    leave the run's config as it is. The output folders lit_gan chose (`unpinned`: the run
+    directory, the checkpoint folders) are saved unset, so a new run started from this config gets
+    a folder of its own, and a resume finds the run from its checkpoint."""
 
     unpinned: tuple[str, ...] = ()
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if stage == "fit":
-            resolved, self.config = self.config, self.config.clone()
-            for key in self.unpinned:
-                self.config[key] = None
-            try:
-                super().setup(trainer, pl_module, stage)
-            finally:
-                self.config = resolved
-
-    def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                logger.experiment.config.update({"cli": self.config.as_dict()}, allow_val_change=True)
+        if stage != "fit" or self.already_saved:
+            return
+        config = self.config.clone()
+        for key in self.unpinned:
+            config[key] = None
+        if trainer.is_global_zero:
+            run = Path(trainer.default_root_dir)
+            run.mkdir(parents=True, exist_ok=True)
+            self.parser.save(config, str(run / self.config_filename), skip_none=False, overwrite=True, multifile=self.multifile)
+            for logger in trainer.loggers:
+                if isinstance(logger, WandbLogger):
+                    logger.experiment.config.update({"cli": config.as_dict()}, allow_val_change=True)
+        self.already_saved = True
 
 
 class GANCLI(LightningCLI):
@@ -270,6 +271,12 @@ class GANCLI(LightningCLI):
             kwargs["logger"] = [wandb_logger(run, WandbSettings(**cfg.wandb), verbose), csv_logger]
         return super().instantiate_trainer(**kwargs)
 
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[L.Callback]) -> L.Trainer:
+        """`--trainer.enable_checkpointing false` leaves out lit_gan's checkpoints (last and best)."""
+        if config.get("enable_checkpointing") is False:
+            callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
+        return super()._instantiate_trainer(config, callbacks)
+
     def after_instantiate_classes(self) -> None:
         """Checks the model (and the --ckpt_path checkpoint) against the data before anything starts
         (W&B, training)."""
@@ -307,7 +314,7 @@ class GANCLI(LightningCLI):
         last = next((c.best_model_path for c in self.trainer.callbacks if isinstance(c, LastCheckpoint)), None)
         print(f"\nRun directory: {shown(self.trainer.default_root_dir)}")
         print(f"Sample grid:   {shown(grid)}")
-        print(f"Checkpoint:    {shown(last)}")
+        print(f"Checkpoint:    {shown(last) if last is not None else 'none (--trainer.enable_checkpointing false)'}")
 
     def after_predict(self) -> None:
         """Says where `predict` wrote its images (`lit_gan.callbacks.PredictionWriter`)."""

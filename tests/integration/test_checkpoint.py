@@ -340,3 +340,11 @@ def test_a_fit_onto_a_full_disk_ends_in_one_line_and_keeps_the_last_checkpoint(t
     assert info.value.code == 1 and err[-1].startswith("lit-gan: error: no space left to write"), err
     assert "it needs" in err[-1] and "resume from it" in err[-1]
     assert read_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")["epoch"] == 0  # epoch 0's, intact
+
+
+def test_enable_checkpointing_false_writes_no_checkpoint_and_says_so(tmp_path: Path, capsys):
+    cli = main(["fit", *CDCGAN_MNIST, *TINY, "--evaluation.every_n_epochs=0", "--trainer.enable_checkpointing=false",
+                f"--trainer.default_root_dir={tmp_path / 'run'}"])
+    assert cli.model.batches_seen == 2 and not list((tmp_path / "run").rglob("*.ckpt"))
+    assert "Checkpoint:    none (--trainer.enable_checkpointing false)" in capsys.readouterr().out
+    assert (tmp_path / "run" / "config.yaml").is_file()
