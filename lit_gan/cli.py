@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import difflib
+import enum
 import errno
 import importlib
 import inspect
@@ -21,13 +22,14 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
+import yaml
 from jsonargparse import ArgumentError
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
-from lightning.pytorch.utilities.exceptions import SIGTERMException
+from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 import lit_gan.data  # noqa: F401  (registers the DataModules for --data NAME)
 import lit_gan.models  # noqa: F401  (registers the models for --model NAME)
@@ -42,6 +44,9 @@ from lit_gan.tracking import ResumableCSVLogger, WandbSettings, wandb_logger
 from lit_gan.trust import canonical, named_classes
 
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError)
+
+# Lightning's enum defaults (Timer's `interval`, ...) written into configs as their values
+yaml.SafeDumper.add_multi_representer(enum.Enum, lambda dumper, value: dumper.represent_data(value.value))
 RUN_DIR_ENV = "LIT_GAN_RUN_DIR"
 
 
@@ -263,6 +268,10 @@ class GANCLI(LightningCLI):
         """Default loggers: W&B and a CSV file. `fit` writes (a resumed fit continues) `metrics.csv`
         in the run directory; validate, test and predict write `<command>-<time>/metrics.csv` beside it."""
         cfg = self._config()
+        if cfg.trainer.get("barebones"):
+            fail(ValueError("--trainer.barebones true forbids self.log, which the GAN loop uses for its losses every batch; "
+                            "for a lean run use --trainer.logger false --trainer.enable_progress_bar false "
+                            "--trainer.enable_model_summary false --evaluation.every_n_epochs 0"))
         if cfg.trainer.logger in (None, True):
             run = cfg.trainer.default_root_dir
             version = "" if self.subcommand == "fit" else f"{self.subcommand}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -272,10 +281,18 @@ class GANCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[L.Callback]) -> L.Trainer:
-        """`--trainer.enable_checkpointing false` leaves out lit_gan's checkpoints (last and best)."""
+        """`--trainer.enable_checkpointing false` leaves out lit_gan's checkpoints (last and best);
+        a setting Lightning refuses (an accelerator this machine lacks, say) stops in one line."""
         if config.get("enable_checkpointing") is False:
             callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
-        return super()._instantiate_trainer(config, callbacks)
+        try:
+            return super()._instantiate_trainer(config, callbacks)
+        except MisconfigurationException as error:
+            message = re.sub(r"<([\w.]+) object at 0x[0-9a-f]+>", lambda m: m.group(1).rsplit(".", 1)[-1], str(error))
+            if "backend found" in message or "not available" in message:
+                message += f"; this machine cannot run --trainer.accelerator {config.get('accelerator')}: use auto (what is here) or cpu"
+            fail(ValueError(message))
+            raise
 
     def after_instantiate_classes(self) -> None:
         """Checks the model (and the --ckpt_path checkpoint) against the data before anything starts

@@ -239,12 +239,9 @@ class Evaluation(L.Callback):
 
 
 def _test_is_val(datamodule: Any) -> bool:
-    """Whether the data's test split is its val split (no held-out set of its own); warns once."""
-    same = cache.split_dataset(datamodule, "test") is cache.split_dataset(datamodule, "val")
-    if same:
-        rank_zero_warn(f"Evaluation: {type(datamodule).__name__} has no test split of its own (its test split is its "
-                       "val split), so `test` scores against the val images, with other samples than `validate`")
-    return same
+    """Whether the data's test split is its val split (no held-out set of its own): the protocol
+    records it and the report says "test (= val)"."""
+    return cache.split_dataset(datamodule, "test") is cache.split_dataset(datamodule, "val")
 
 
 def _is_generator(module: Any) -> bool:

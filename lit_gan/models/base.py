@@ -35,7 +35,7 @@ from lit_gan.callbacks.accumulation import AccumulationSchedule
 from lit_gan.errors import Diverged
 from lit_gan.hardware import warn_if_bf16_is_emulated
 from lit_gan.models import legacy
-from lit_gan.models.checks import check_model
+from lit_gan.models.checks import check_callbacks, check_model
 from lit_gan.nets import DiscriminatorFactory, GeneratorFactory, net
 from lit_gan.optim import Optim
 from lit_gan.terms import Judgement, Step, build, require
@@ -350,6 +350,8 @@ class GAN(L.LightningModule):
         GradientAccumulationScheduler for manual optimization, in a check that runs right after this
         hook: the loop does them itself, so they are set aside here and given back in `setup`."""
         trainer = self._trainer
+        if trainer is not None:
+            check_callbacks(trainer.callbacks)
         if trainer is not None and trainer.state.fn == "fit":
             self._lightning_flags = {"accumulate_grad_batches": trainer.accumulate_grad_batches,
                                      "gradient_clip_val": trainer.gradient_clip_val}

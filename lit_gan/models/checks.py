@@ -4,7 +4,7 @@ term's (`lit_gan.terms.Term.check`). The networks check their own options."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Iterable
 
 from lit_gan.terms import require
 
@@ -28,3 +28,24 @@ def check_model(model: GAN) -> None:
     )
     for term in model.terms:
         term.check(model)
+
+
+UNSUITED_CALLBACKS = {
+    "StochasticWeightAveraging": "averages the whole module, D included, and works with one optimizer; lit_gan "
+                                 "keeps an average of G only: --model.init_args.ema_decay 0.999",
+    "BackboneFinetuning": "unfreezes a transfer-learning model's `backbone`, which a GAN has not; to start from another "
+                          "run's G and D use --model.init_args.weights_from CKPT",
+    "LearningRateFinder": "searches one optimizer's learning rate against one loss; a GAN has two losses that pull against "
+                          "each other: set --model.init_args.opt_g.lr and opt_d.lr (a sweep: sweeps/)",
+    "SpikeDetection": "watches the one loss a training_step returns; the GAN loop has two, and stops by itself at the "
+                      "first non-finite one",
+}
+"""Lightning's stock callbacks that cannot work for a GAN, with the reason and what to use instead."""
+
+
+def check_callbacks(callbacks: Iterable[Any]) -> None:
+    """Refuse, before training, a stock callback that cannot work for a GAN (`UNSUITED_CALLBACKS`)."""
+    for callback in callbacks:
+        reason = UNSUITED_CALLBACKS.get(type(callback).__name__)
+        if reason is not None and type(callback).__module__.startswith("lightning."):
+            raise ValueError(f"{type(callback).__name__} does not work for a GAN: it {reason}")

@@ -96,8 +96,7 @@ def test_real_digits_score_like_real_data_under_validate_and_test(tmp_path, mnis
         assert same(callback.evaluate(model, mnist).metrics) == same(m)
 
     # `test` logs test/*: against the test split (EmbeddedMNIST's is its val split: said), other samples
-    with pytest.warns(UserWarning, match="EmbeddedMNIST has no test split of its own"):
-        bf16.test(model, datamodule=mnist)
+    bf16.test(model, datamodule=mnist)
     t = callback.last
     assert (t.protocol["real_split"], t.protocol["test_is_val"], t.protocol["num_real"]) == ("test", True, len(mnist.val_set))
     assert float(bf16.callback_metrics["test/fid"]) == pytest.approx(t.metrics["fid"]) and t.metrics["fid"] != m["fid"]
@@ -106,7 +105,7 @@ def test_real_digits_score_like_real_data_under_validate_and_test(tmp_path, mnis
     assert (saved["stage"], saved["protocol"]["real_split"], saved["metrics"]["fid"]) == ("test", "test", t.metrics["fid"])
 
 
-def test_test_takes_the_datas_own_test_split_and_validate_its_real_split(tmp_path, mnist, cache_dir, recwarn):
+def test_test_takes_the_datas_own_test_split_and_validate_its_real_split(tmp_path, mnist, cache_dir):
     """Data with a test split of its own: `test` scores against it (no warning), with other seeds
     than validation, which keeps its configured `real_split`."""
     data = EmbeddedMNIST()
@@ -123,7 +122,6 @@ def test_test_takes_the_datas_own_test_split_and_validate_its_real_split(tmp_pat
     assert (val.protocol["real_split"], val.protocol["num_real"], val.protocol["settings"]["seed"]) == ("val", 500, 0)
     assert (test.protocol["real_split"], test.protocol["num_real"], test.protocol["test_is_val"]) == ("test", 300, False)
     assert test.protocol["settings"]["seed"] == TEST_SEED_OFFSET
-    assert not [w for w in recwarn if "no test split of its own" in str(w.message)]
     assert test.metrics["is_real_mean"] != val.metrics["is_real_mean"] and test.metrics["fid"] != val.metrics["fid"]
     assert float(run.callback_metrics["test/fid"]) == pytest.approx(test.metrics["fid"])
     with pytest.raises(ValueError, match="stage must be 'val' or 'test', got 'train'"):

@@ -101,3 +101,30 @@ def test_gradient_clipping_bounds_each_update_and_logs_the_norm(algorithm: str):
         size = delta.norm() if algorithm == "norm" else delta.abs().max()
         assert 0 < size <= 1e-3 * (1 + 1e-4), (net, size)
     assert norms and norms[0] > 1e-2  # the logged norm is the one before clipping
+
+
+def test_under_ddp_only_the_last_micro_batch_synchronises():
+    """Structurally, on CPU: each network's wrapper (`GAN.ddp`, as GANDDPStrategy sets it) is asked
+    for `no_sync` on every micro-batch but the last of each update."""
+    import contextlib
+
+    from torch import nn
+
+    class Wrapper(nn.Module):  # stands in for DistributedDataParallel
+        def __init__(self, module: nn.Module) -> None:
+            super().__init__()
+            self.module, self.unsynced = module, 0
+
+        def forward(self, *args: Any) -> Any:
+            return self.module(*args)
+
+        @contextlib.contextmanager
+        def no_sync(self):
+            self.unsynced += 1
+            yield
+
+    model = tiny(DCGAN, num_classes=10)
+    model.ddp = {"generator": Wrapper(model.generator), "discriminator": Wrapper(model.discriminator)}
+    fit(model, batch_size=4, batches=6, accumulate_grad_batches=3)  # 2 updates of 3 micro-batches
+    assert model.batches_seen == 2
+    assert model.ddp["discriminator"].unsynced == model.ddp["generator"].unsynced == 2 * 2
