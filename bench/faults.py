@@ -1,19 +1,25 @@
-"""Fault battery: real `lit-gan fit` runs, killed, signalled, started together, fed broken files and
-NaNs, and a full disk. Prints one row per case: what happened and what data was lost (must be none).
+"""Fault battery: real `lit-gan` runs, killed, signalled, started together, fed broken files and
+NaNs, and a full disk; checkpoints with planted code, configs and checkpoints reused for other runs
+and data, a huge `generate`, broken and concurrent prepared folders, 16-bit images, SIGTERM while the
+evaluation classifier trains. Prints one row per case: what happened and what data was lost (must be none).
 
-Run:  PYTHONPATH=. python bench/faults.py [--kills 5]
+Run:  PYTHONPATH=. python bench/faults.py [--kills 5] [--only NAME ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
+import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -49,6 +55,32 @@ def full(f, chunk):  # the disk fills up during the second epoch's save
 checkpoint_io._write = full
 main(sys.argv[1:])
 """
+SLOW_PREPARE = """
+import sys, time
+from lit_gan.data import prepared
+from lit_gan.cli import main
+real = prepared._write_splits
+def slow(*args, **kwargs):  # the output's lock is held a while: room for a second prepare to start
+    time.sleep(6); return real(*args, **kwargs)
+prepared._write_splits = slow
+main(sys.argv[1:])
+"""
+
+
+def disk_script(free: int, enospc: bool = False) -> str:
+    """`lit-gan` on a disk that reports `free` bytes; `enospc`: every allocation fails with ENOSPC
+    (the stand-in for a real small disk where none can be mounted)."""
+    return f"""
+import errno, os, shutil, sys
+real = shutil.disk_usage
+shutil.disk_usage = lambda path: real(path)._replace(free={free})
+if {enospc}:
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    os.posix_fallocate = full
+from lit_gan.cli import main
+main(sys.argv[1:])
+"""
 
 
 def lit_gan(*args: str, code: str | None = None) -> subprocess.Popen:
@@ -60,6 +92,52 @@ def run(*args: str, code: str | None = None) -> tuple[int, str]:
     proc = lit_gan(*args, code=code)
     out, _ = proc.communicate(timeout=600)
     return proc.returncode, out
+
+
+def cli(*args: str, code: str | None = None, env: dict | None = None) -> subprocess.Popen:
+    """Any `lit-gan` command (`fit`, `validate`, `generate`, `prepare`), arguments as given."""
+    head = [sys.executable, "-c", code] if code else [sys.executable, "-m", "lit_gan"]
+    return subprocess.Popen([*head, *args], env=env or ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def command(*args: str, code: str | None = None, env: dict | None = None) -> tuple[int, str]:
+    proc = cli(*args, code=code, env=env)
+    out, _ = proc.communicate(timeout=600)
+    return proc.returncode, out
+
+
+def peak_rss(*args: str, timeout: float) -> tuple[int, str, float]:
+    """(exit code, output, peak resident memory in MB) of one `lit-gan` command, killed after `timeout` s."""
+    proc = cli(*args)
+    killer = threading.Timer(timeout, proc.kill)
+    killer.start()
+    out = proc.stdout.read()  # type: ignore[union-attr]
+    killer.cancel()
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage (RUSAGE_CHILDREN sums all of them)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.stdout.close()  # type: ignore[union-attr]
+    return proc.returncode, out, usage.ru_maxrss / 1024
+
+
+def refused(code: int, out: str, want: int = 2) -> bool:
+    """Stopped with exit `want` and one `lit-gan: error:` line, the last one, and no traceback."""
+    lines = out.strip().splitlines()
+    errors = [line for line in lines if line.startswith("lit-gan: error:")]
+    return code == want and len(errors) == 1 and lines[-1] == errors[0] and "Traceback" not in out
+
+
+def last_line(out: str) -> str:
+    lines = out.strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+def digest(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def listing(folder: Path) -> dict[str, str | None]:
+    """Every file under `folder` with its digest: a run folder that nothing touched lists the same."""
+    return {str(p.relative_to(folder)): digest(p) for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def state(ckpt: Path) -> dict[str, torch.Tensor]:
@@ -181,9 +259,12 @@ def full_disk(root: Path) -> tuple[str, str]:
     last = run_dir / "checkpoints" / "last.ckpt"
     kept = readable(last)
     said = "no space left to write" in out and "MB" in out
+    one = last_line(out).startswith("lit-gan: error: no space left") and "Traceback" not in out
     strays = stray_temporaries(run_dir, Path(tempfile.gettempdir()))
+    lost = "LOST" if not kept or strays else "none" if one else "FAILED"
     return (f"ENOSPC halfway through a save: exit {code}, previous last.ckpt {'kept' if kept else 'BROKEN'}, "
-            f"{'size named' if said else 'NO SIZE'}, {len(strays)} temporary file(s) left"), "none" if kept and not strays else "LOST"
+            f"{'size named' if said else 'NO SIZE'}, {'one line' if one else 'NOT ONE LINE (or a traceback)'}, "
+            f"{len(strays)} temporary file(s) left"), lost
 
 
 def planted_cache_entry(root: Path) -> tuple[str, str]:

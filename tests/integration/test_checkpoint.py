@@ -238,9 +238,11 @@ def test_a_0_1_checkpoint_resumes_through_the_cli(tmp_path: Path):
 
 
 def test_resuming_with_other_model_settings_says_they_are_ignored(trained: Run, tmp_path: Path):
-    with pytest.warns(UserWarning, match=r"differ from the given ones and are ignored: .*opt_d.lr: 0.5 -> 0.0002"):
+    with pytest.warns(UserWarning, match=r"differ from the given ones and are ignored: .*opt_d.lr: 0.5 -> 0.0002") as record:
         cli = main(["fit", "--config", str(trained.config), "--model.init_args.opt_d.lr=0.5", f"--ckpt_path={trained.ckpt}",
                     f"--trainer.default_root_dir={tmp_path / 'run'}", "--trainer.max_epochs=1"])  # already done: no training
+    ignored = next(str(w.message) for w in record if "are ignored" in str(w.message))
+    assert "class_path" not in ignored, ignored  # lit_gan.nets.DCGANGenerator is lit_gan.nets.dcgan.DCGANGenerator
     assert cli.model.opt_d.lr == 2e-4  # what the checkpoint was trained with
 
 
