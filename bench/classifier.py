@@ -6,20 +6,27 @@ this machine: its row trains on random 3x32x32 images of the same count, which t
 (the accuracy of that row means nothing and is not shown).
 
 Run:  python bench/classifier.py [--datasets embedded fashion cifar-shaped --threads 2]
+
+`--ship` also copies each trained classifier (embedded, fashion) into lit_gan/metrics/shipped/
+under its cache key's name and records its SHA-256 in SHA256SUMS: lit_gan then loads it instead
+of training the same classifier again (the quickstart, the tests).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
+import shutil
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 
 from lit_gan.data import EmbeddedMNIST, FashionMNIST
 from lit_gan.data.base import ImageDataModule, Split, TensorImageDataModule
-from lit_gan.metrics.classifier import STEPS, load_or_train
+from lit_gan.metrics.classifier import SHIPPED, STEPS, load_or_train
 
 
 class RandomCIFARShaped(TensorImageDataModule):
@@ -43,10 +50,21 @@ DATASETS: dict[str, type[ImageDataModule]] = {"embedded": EmbeddedMNIST, "fashio
                                                "cifar-shaped": RandomCIFARShaped}
 
 
+def ship(entry: Path) -> None:
+    """`entry` into lit_gan's shipped classifiers, its SHA-256 into SHA256SUMS (replacing its line)."""
+    SHIPPED.mkdir(exist_ok=True)
+    shutil.copyfile(entry, SHIPPED / entry.name)
+    sums = SHIPPED / "SHA256SUMS"
+    lines = [line for line in (sums.read_text().splitlines() if sums.is_file() else []) if not line.endswith(f"  {entry.name}")]
+    lines.append(f"{hashlib.sha256(entry.read_bytes()).hexdigest()}  {entry.name}")
+    sums.write_text("\n".join(sorted(lines, key=lambda line: line.split()[1])) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--ship", action="store_true", help="copy the classifiers into lit_gan/metrics/shipped/")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"| data | steps x batch | wall s | CPU s | threads | test accuracy |\n|---|---|---:|---:|---:|---:|")
@@ -54,8 +72,10 @@ def main() -> None:
         data = DATASETS[name]()
         data.setup()
         wall, cpu = time.perf_counter(), time.process_time()
-        _, record = load_or_train(data, tempfile.mkdtemp(), progress=False)
+        _, record = load_or_train(data, tempfile.mkdtemp(), progress=False, use_shipped=False)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        if args.ship and name != "cifar-shaped":
+            ship(Path(record["path"]))
         accuracy = f"{record['test_accuracy']:.4f}" if name != "cifar-shaped" else "–"
         print(f"| {name} | {STEPS} x 128 | {wall:.1f} | {cpu:.1f} | {args.threads} | {accuracy} |", flush=True)
     print(f"\nload average {os.getloadavg()[0]:.2f} (2 cores: above ~2 the numbers are inflated by other work)")

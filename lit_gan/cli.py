@@ -13,12 +13,14 @@ import importlib
 import inspect
 import itertools
 import json
+import logging
 import os
 import re
 import signal
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -47,6 +49,18 @@ USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionErro
 
 # Lightning's enum defaults (Timer's `interval`, ...) written into configs as their values
 yaml.SafeDumper.add_multi_representer(enum.Enum, lambda dumper, value: dumper.represent_data(value.value))
+
+NOT_FOR_USERS = (  # lines that other libraries print and a lit_gan user can do nothing about
+    r"`isinstance\(treespec, LeafSpec\)` is deprecated",  # Lightning's own use of torch's pytree
+    r"Checkpoint directory .* exists and is not empty",  # lit_gan refuses other runs' folders itself
+)
+
+
+def quiet() -> None:
+    """Drop the lines of `NOT_FOR_USERS` and Lightning's advertisement for its cloud logger."""
+    for pattern in NOT_FOR_USERS:
+        warnings.filterwarnings("ignore", message=pattern)
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(lambda record: "💡 Tip" not in str(record.msg))
 RUN_DIR_ENV = "LIT_GAN_RUN_DIR"
 
 
@@ -492,6 +506,7 @@ def main(args: list[str] | None = None, run: bool = True) -> GANCLI | None:
         except OSError as error:
             disk_full(error)
         return None
+    quiet()
     progress.reset_stop()
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, progress.request_stop) if main_thread else None  # Lightning's joins it
@@ -505,7 +520,8 @@ def main(args: list[str] | None = None, run: bool = True) -> GANCLI | None:
             seed_everything_default=0,  # explicit in every run's config.yaml: runs are reproducible by default
             save_config_callback=SaveConfig,
             save_config_kwargs={"overwrite": True},
-            parser_kwargs={"exit_on_error": False},
+            parser_kwargs={"exit_on_error": False, "allow_abbrev": False,  # a misspelt option is not an abbreviation
+                           **{c: {"allow_abbrev": False} for c in ("fit", "validate", "test", "predict")}},
             args=args,
             run=run,
         )

@@ -9,6 +9,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from lit_gan import checkpoint_io
 from lit_gan.errors import Diverged
@@ -58,5 +59,10 @@ class LastCheckpoint(ModelCheckpoint):
         super().teardown(trainer, pl_module, stage)
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        if not isinstance(exception, Diverged):  # a diverged model is not saved: last.ckpt keeps the last finite one
-            super().on_exception(trainer, pl_module, exception)
+        """Save last.ckpt and say why (a diverged model is not saved: last.ckpt keeps the last finite one)."""
+        if isinstance(exception, Diverged) or not self._should_save_on_exception(trainer):
+            return
+        path = self.format_checkpoint_name(metrics=self._monitor_candidates(trainer))
+        self._save_checkpoint(trainer, path)
+        cause = {SIGTERMException: "SIGTERM", KeyboardInterrupt: "Ctrl-C"}.get(type(exception), f"{type(exception).__name__}: {exception}")
+        rank_zero_info(f"Stopped by {cause}: saved {path} to resume from")

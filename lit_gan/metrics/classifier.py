@@ -6,6 +6,7 @@ Train it like any model (``lit-gan fit --config configs/mnist/classifier.yaml``)
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
 
 from lit_gan.metrics import cache
@@ -145,10 +146,31 @@ def train(model: Classifier, images: Tensor, labels: Tensor, steps: int, batch_s
     return model.eval()
 
 
+SHIPPED = Path(__file__).with_name("shipped")
+"""Classifiers that ship with lit_gan, made by `python bench/classifier.py --ship` exactly as
+:func:`load_or_train` makes them: cache entries under their cache key's file name, each loaded only
+when its SHA-256 matches `SHIPPED/SHA256SUMS`."""
+
+
+def shipped(name: str) -> Path | None:
+    """The shipped cache entry `name` when there is one and its SHA-256 is the recorded one."""
+    path, sums = SHIPPED / name, SHIPPED / "SHA256SUMS"
+    if not path.is_file() or not sums.is_file():
+        return None
+    recorded = {file: digest for digest, file in (line.split() for line in sums.read_text().splitlines() if line.strip())}
+    actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    if recorded.get(name) != actual:
+        rank_zero_warn(f"{path} does not match its SHA-256 in {sums}: not used; the classifier is trained instead")
+        return None
+    return path
+
+
 def load_or_train(datamodule: Any, cache_root: str | Path | None = None, width: int = 32, lr: float = 5e-3,
                   steps: int = STEPS, batch_size: int = 128, seed: int = 0, device: torch.device | str = "cpu",
-                  epochs: int | None = None, progress: bool = True) -> tuple[Classifier, dict[str, Any]]:
-    """The classifier of ``datamodule``'s training split, from the cache or trained now (and cached).
+                  epochs: int | None = None, progress: bool = True, use_shipped: bool = True) -> tuple[Classifier, dict[str, Any]]:
+    """The classifier of ``datamodule``'s training split: from the cache, else shipped with lit_gan
+    (``use_shipped``: the same key, made by the same training; EmbeddedMNIST's default), else
+    trained now (and cached).
 
     It trains for ``steps`` optimizer steps of ``batch_size`` images (or, given ``epochs``, that
     many passes over the split), says once what it does and where it caches, and shows a progress
@@ -173,6 +195,8 @@ def load_or_train(datamodule: Any, cache_root: str | Path | None = None, width: 
     path = cache.cache_dir(cache_root) / "classifiers" / f"{spec['class']}-{key}.pt"
     hparams = {"image_shape": tuple(datamodule.image_shape), "num_classes": datamodule.num_classes, "width": width, "lr": lr}
     stored = cache.load(path)
+    if stored is None and use_shipped and (ship := shipped(path.name)) is not None:
+        stored, path = cache.load(ship), ship
     # callers may be inside a validation loop's inference mode (the weights must be normal tensors)
     # or in a training run (whose RNG must not move)
     with torch.inference_mode(False), torch.enable_grad(), torch.random.fork_rng(devices=[]):
