@@ -2,7 +2,7 @@
 from any lit_gan checkpoint. Seeded: the same command gives the same images, and sample i of a
 seed is the same image whatever `--num` and `--batch_size` (a longer run extends a shorter one).
 
-    lit-gan generate samples     --checkpoint last.ckpt --labels [3] --num 16 --out sevens
+    lit-gan generate samples     --checkpoint last.ckpt --labels [7] --num 16 --out sevens
     lit-gan generate interpolate --checkpoint last.ckpt --pairs 4 --steps 10
     lit-gan generate arithmetic  --checkpoint last.ckpt --a [3,17] --b [5] --c [40,41]
 
