@@ -17,6 +17,7 @@ from typing import Any
 
 import lightning
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
@@ -288,6 +289,8 @@ class TorchvisionDataModule(TensorImageDataModule):
     def _locate(self) -> None:
         self.found_dir = self._find()
         if self.found_dir is not None:
+            if self.found_dir != self._search_dirs()[0]:  # not where data_dir points: say where it came from
+                rank_zero_info(f"{self.title}: not in {self._search_dirs()[0]}; using the copy in {self.found_dir}")
             return
         dirs = " or ".join(str(d) for d in self._search_dirs())
         error = missing_data_error(self.title, dirs, self.files, self._how_to_get())

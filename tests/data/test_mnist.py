@@ -57,3 +57,19 @@ def test_fashion_mnist_missing_mentions_apt(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist") as info:
         FashionMNIST(data_dir=str(tmp_path), download=False).prepare_data()
     assert str(tmp_path / "nowhere") in str(info.value) and "t10k-labels-idx1-ubyte.gz" in str(info.value)
+
+
+def test_data_found_elsewhere_than_data_dir_says_where(tmp_path, monkeypatch, caplog, mnist_digits):
+    """A Fashion-MNIST taken from Debian's folder, not from --data.init_args.data_dir, is named."""
+    import logging
+
+    import lit_gan.data.mnist as mnist_module
+    from tests.fixtures import write_mnist_raw
+
+    system = tmp_path / "system"
+    write_mnist_raw(system, mnist_digits)
+    monkeypatch.setattr(mnist_module, "DEBIAN_FASHION_MNIST_DIRS", [str(system)])
+    data = mnist_module.FashionMNIST(data_dir=str(tmp_path / "nonexistent"), download=False)
+    with caplog.at_level(logging.INFO):
+        data.setup("fit")
+    assert f"Fashion-MNIST: not in {tmp_path / 'nonexistent' / 'FashionMNIST/raw'}; using the copy in {system}" in caplog.text
