@@ -341,11 +341,15 @@ class GANCLI(LightningCLI):
     def after_fit(self) -> None:
         if not self.trainer.is_global_zero:
             return
-        grid = next((c.last_path for c in self.trainer.callbacks if isinstance(c, SampleGrid)), None)
-        last = next((c.best_model_path for c in self.trainer.callbacks if isinstance(c, LastCheckpoint)), None)
+        # read from disk as well: under ddp_spawn the callbacks ran in the spawned processes, not here
+        run = Path(self.trainer.default_root_dir)
+        samples = next((c for c in self.trainer.callbacks if isinstance(c, SampleGrid)), None)
+        grid = samples and (samples.last_path or max((run / samples.dirname).glob("*.png"), default=None))
+        checkpoint = next((c for c in self.trainer.callbacks if isinstance(c, LastCheckpoint)), None)
+        last = checkpoint and (checkpoint.best_model_path or next(Path(checkpoint.dirpath or run / "checkpoints").glob("last.ckpt"), None))
         print(f"\nRun directory: {shown(self.trainer.default_root_dir)}")
         print(f"Sample grid:   {shown(grid)}")
-        print(f"Checkpoint:    {shown(last) if last is not None else 'none (--trainer.enable_checkpointing false)'}")
+        print(f"Checkpoint:    {shown(last) if checkpoint is not None else 'none (--trainer.enable_checkpointing false)'}")
 
     def after_predict(self) -> None:
         """Says where `predict` wrote its images (`lit_gan.callbacks.PredictionWriter`)."""
