@@ -38,6 +38,7 @@ import lit_gan.models  # noqa: F401  (registers the models for --model NAME)
 from lit_gan import nets, progress
 from lit_gan.callbacks import Evaluation, LastCheckpoint, SampleGrid
 from lit_gan.errors import Diverged
+from lit_gan.folders import new_run_dir
 from lit_gan.checkpoint_io import read_checkpoint
 from lit_gan.data import ImageDataModule
 from lit_gan.distributed import STRATEGIES
@@ -62,22 +63,6 @@ def quiet() -> None:
         warnings.filterwarnings("ignore", message=pattern)
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(lambda record: "💡 Tip" not in str(record.msg))
 RUN_DIR_ENV = "LIT_GAN_RUN_DIR"
-
-
-def new_run_dir(root: str | Path, name: str) -> Path:
-    """Claim `root/name-YYYYmmdd-HHMMSS` (with a suffix `-2`, `-3`, ... when taken) by creating it:
-    `mkdir` either creates the folder or fails, so runs started at the same instant (one sweep
-    agent per GPU) never share one."""
-    base = Path(root) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    base.parent.mkdir(parents=True, exist_ok=True)
-    for n in itertools.count(1):
-        path = base if n == 1 else base.with_name(f"{base.name}-{n}")
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
-    raise AssertionError("unreachable")
 
 
 def check_writable(folder: Path) -> None:

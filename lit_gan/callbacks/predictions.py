@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import itertools
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -16,6 +15,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from PIL import Image
 from torch import Tensor
 
+from lit_gan.folders import new_run_dir
 from lit_gan.images import save_grid, to_uint8
 
 LABELS = "labels.csv"
@@ -130,16 +130,7 @@ class PredictionWriter(BasePredictionWriter):
                 if not any(folder.glob("[0-9][0-9][0-9][0-9][0-9][0-9].png")):
                     folder.mkdir(parents=True, exist_ok=True)
                     return folder
-        base = root / f"predict-{time.strftime('%Y%m%d-%H%M%S')}"
-        root.mkdir(parents=True, exist_ok=True)
-        for n in itertools.count(1):
-            folder = base if n == 1 else base.with_name(f"{base.name}-{n}")
-            try:
-                folder.mkdir()
-                return folder
-            except FileExistsError:
-                continue
-        raise AssertionError("unreachable")
+        return new_run_dir(root, "predict")
 
     def _write_grid(self, pl_module: L.LightningModule) -> None:
         assert self.folder is not None

@@ -17,7 +17,8 @@ import lit_gan.data
 import lit_gan.models
 from tests.fixtures import TINY_CLI as TINY
 from tests.fixtures import TINY_MODEL
-from lit_gan.cli import TrainingError, main, new_run_dir
+from lit_gan.cli import TrainingError, main
+from lit_gan.folders import new_run_dir
 from lit_gan.data import EmbeddedMNIST, ImageDataModule
 from lit_gan.models import DCGAN, GAN
 from lit_gan.nets import DCGANGenerator
