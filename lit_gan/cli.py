@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import enum
 import errno
@@ -22,7 +23,7 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import yaml
 from jsonargparse import ArgumentError
@@ -466,6 +467,22 @@ def stopped_by_sigterm(argv: list[str]) -> None:
     raise SystemExit(128 + signal.SIGTERM) from None
 
 
+@contextlib.contextmanager
+def stoppable() -> Iterator[None]:
+    """SIGTERM requests a stop (`lit_gan.progress`): Lightning's own handler joins this one during a
+    Trainer's run, and every progress bar raises SIGTERMException at its next step. The process's
+    previous handler is back afterwards."""
+    progress.reset_stop()
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, progress.request_stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def console() -> None:
     """The `lit-gan` console script (its return value would become the exit status)."""
     main()
@@ -475,61 +492,52 @@ def main(args: list[str] | None = None, run: bool = True) -> GANCLI | None:
     """Entry point of `lit-gan` and `python -m lit_gan`; `lit-gan generate ...` samples checkpoints,
     `lit-gan prepare ...` writes a prepared dataset (:mod:`lit_gan.data.prepared`)."""
     argv = sys.argv[1:] if args is None else args
-    if argv[:1] == ["generate"]:
+    if argv[:1] in (["generate"], ["prepare"]):
         from lit_gan import generate
-
-        try:
-            generate.main(argv[1:])
-        except (*USER_ERRORS, FileExistsError) as error:
-            fail(error)
-        except OSError as error:
-            disk_full(error)
-        return None
-    if argv[:1] == ["prepare"]:
         from lit_gan.data import prepared
 
-        try:
-            prepared.main(argv[1:])
-        except (*USER_ERRORS, FileExistsError, ArgumentError) as error:
-            fail(error)
-        except OSError as error:
-            disk_full(error)
+        command = generate.main if argv[0] == "generate" else prepared.main
+        with stoppable():
+            try:
+                command(argv[1:])
+            except (*USER_ERRORS, FileExistsError, ArgumentError) as error:
+                fail(error)
+            except OSError as error:
+                disk_full(error)
+            except SIGTERMException:  # at a batch: generate removed its partial file, prepare kept its finished blocks
+                stopped_by_sigterm(argv)
         return None
     quiet()
-    progress.reset_stop()
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, progress.request_stop) if main_thread else None  # Lightning's joins it
-    try:
-        cli = GANCLI(
-            None,  # any LightningModule taking image_shape and num_classes: the GANs, the metrics' Classifier
-            ImageDataModule,
-            subclass_mode_model=True,
-            subclass_mode_data=True,
-            auto_configure_optimizers=False,
-            seed_everything_default=0,  # explicit in every run's config.yaml: runs are reproducible by default
-            save_config_callback=SaveConfig,
-            save_config_kwargs={"overwrite": True},
-            parser_kwargs={"exit_on_error": False, "allow_abbrev": False,  # a misspelt option is not an abbreviation
-                           **{c: {"allow_abbrev": False} for c in ("fit", "validate", "test", "predict")}},
-            args=args,
-            run=run,
-        )
-        if progress.stop_requested():  # a SIGTERM that came after the last step that checks for one
-            raise SIGTERMException
-    except (*USER_ERRORS, FileExistsError, ArgumentError) as error:
-        fail(error)
-        raise
-    except Diverged as error:  # one line, exit 1: a run that went wrong, not bad input
-        print(f"lit-gan: error: {error}", file=sys.stderr)
-        raise SystemExit(1) from None
-    except OSError as error:
-        disk_full(error)
-    except SIGTERMException:  # Lightning exits 0 on SIGTERM; schedulers and `&&` chains must see it
-        stopped_by_sigterm(argv)
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
-        wandb = sys.modules.get("wandb")  # close this command's W&B run, also when it failed (flushes it)
-        if wandb is not None and wandb.run is not None:
-            wandb.finish(exit_code=0 if sys.exc_info()[0] is None else 1)
+    with stoppable():
+        try:
+            cli = GANCLI(
+                None,  # any LightningModule taking image_shape and num_classes: the GANs, the metrics' Classifier
+                ImageDataModule,
+                subclass_mode_model=True,
+                subclass_mode_data=True,
+                auto_configure_optimizers=False,
+                seed_everything_default=0,  # explicit in every run's config.yaml: runs are reproducible by default
+                save_config_callback=SaveConfig,
+                save_config_kwargs={"overwrite": True},
+                parser_kwargs={"exit_on_error": False, "allow_abbrev": False,  # a misspelt option is not an abbreviation
+                               **{c: {"allow_abbrev": False} for c in ("fit", "validate", "test", "predict")}},
+                args=args,
+                run=run,
+            )
+            if progress.stop_requested():  # a SIGTERM that came after the last step that checks for one
+                raise SIGTERMException
+        except (*USER_ERRORS, FileExistsError, ArgumentError) as error:
+            fail(error)
+            raise
+        except Diverged as error:  # one line, exit 1: a run that went wrong, not bad input
+            print(f"lit-gan: error: {error}", file=sys.stderr)
+            raise SystemExit(1) from None
+        except OSError as error:
+            disk_full(error)
+        except SIGTERMException:  # Lightning exits 0 on SIGTERM; schedulers and `&&` chains must see it
+            stopped_by_sigterm(argv)
+        finally:
+            wandb = sys.modules.get("wandb")  # close this command's W&B run, also when it failed (flushes it)
+            if wandb is not None and wandb.run is not None:
+                wandb.finish(exit_code=0 if sys.exc_info()[0] is None else 1)
     return cli

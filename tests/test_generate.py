@@ -326,3 +326,26 @@ def test_an_absurd_num_is_refused_up_front(checkpoint, tmp_path, monkeypatch):
     finally:
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sigterm_stops_generate_at_a_batch_and_leaves_no_half_file(checkpoint, tmp_path, monkeypatch, capsys):
+    import os
+    import signal
+
+    real, calls = generate._draw, []
+
+    def draw(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # as a scheduler's preemption would
+        return real(*args)
+
+    monkeypatch.setattr(generate, "_draw", draw)
+    handler = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as info:
+        main(["generate", "samples", f"--checkpoint={checkpoint}", "--num=400", "--batch_size=20", "--format=pt",
+              f"--out={tmp_path / 'out'}"])
+    assert info.value.code == 143 and len(calls) <= 3, len(calls)  # of 20 batches
+    assert capsys.readouterr().err.strip().endswith("lit-gan: stopped by SIGTERM")
+    assert not list((tmp_path / "out").glob("samples.pt*"))  # neither the file nor its .partial
+    assert signal.getsignal(signal.SIGTERM) == handler
