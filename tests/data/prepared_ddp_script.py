@@ -1,5 +1,8 @@
 """Two gloo processes train from a prepared folder whose labels number the images 0..63;
-each rank saves, per epoch, the labels (= images) it read: `seen_<rank>.pt` in argv[1]."""
+each rank saves, per epoch, the labels (= images) it read: `seen_<rank>.pt` in the output folder.
+
+A job of tests/integration/ddp_script.py's one launch (which calls `write` before rank 1 exists,
+then `fit`); alone: python tests/data/prepared_ddp_script.py OUT_DIR"""
 
 import json
 import sys
@@ -14,8 +17,9 @@ from lit_gan.data.prepared import FORMAT
 
 
 class Record(L.LightningModule):
-    def __init__(self) -> None:
+    def __init__(self, out: Path) -> None:
         super().__init__()
+        self.out = out
         self.weight = torch.nn.Parameter(torch.zeros(1))
         self.seen: dict[int, list[int]] = {}
 
@@ -28,7 +32,7 @@ class Record(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.0)
 
     def on_train_end(self) -> None:
-        torch.save({e: torch.tensor(v) for e, v in self.seen.items()}, Path(sys.argv[1]) / f"seen_{self.global_rank}.pt")
+        torch.save({e: torch.tensor(v) for e, v in self.seen.items()}, self.out / f"seen_{self.global_rank}.pt")
 
 
 def write(root: Path) -> None:
@@ -41,10 +45,15 @@ def write(root: Path) -> None:
     (root / "record.json").write_text(json.dumps(record))
 
 
+def fit(out: Path) -> None:
+    """2 epochs from `out`/prep (written by `write`) on 2 processes; each saves `out`/seen_<rank>.pt."""
+    trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp", max_epochs=2, limit_val_batches=0, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(Record(out), Prepared(path=str(out / "prep"), batch_size=8))
+
+
 if __name__ == "__main__":
     out = Path(sys.argv[1])
     if not (out / "prep" / "record.json").exists():
         write(out / "prep")
-    trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp", max_epochs=2, limit_val_batches=0, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
-    trainer.fit(Record(), Prepared(path=str(out / "prep"), batch_size=8))
+    fit(out)

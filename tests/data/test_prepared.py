@@ -29,6 +29,7 @@ from lit_gan.metrics.cache import fingerprint, split_tensors
 from lit_gan.models import DCGAN
 from tests.conftest import tiny
 from tests.fixtures import save_png
+from tests.integration import ddp_script
 
 SCRIPT = Path(__file__).with_name("prepared_ddp_script.py")
 
@@ -197,12 +198,13 @@ def test_file_datasets_get_workers_and_in_memory_ones_none(tmp_path):
     assert ImageFolder(root=str(root), image_size=8, in_memory=False, num_workers=0, batch_size=2).train_dataloader().num_workers == 0
 
 
+ddp_script.job(__name__, "prepared_shares", "prepared")  # SCRIPT's fit, a job of the suite's one 2-process launch
+
+
 @pytest.mark.integration
-def test_two_ddp_processes_read_disjoint_shares(tmp_path):
-    done = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path)], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
-    assert done.returncode == 0, done.stderr[-3000:]
-    seen = [torch.load(tmp_path / f"seen_{rank}.pt") for rank in (0, 1)]
+def test_two_ddp_processes_read_disjoint_shares(request, tmp_path_factory):
+    run = ddp_script.launch(request.session, tmp_path_factory).check("prepared_shares")
+    seen = [torch.load(run / f"seen_{rank}.pt") for rank in (0, 1)]
     for epoch in (0, 1):
         a, b = (s[epoch] for s in seen)
         assert len(a) == len(b) == 32  # 64 images, 2 ranks, 4 batches of 8 each

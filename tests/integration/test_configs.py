@@ -6,10 +6,12 @@ without touching this file; a config whose dataset has no fixture below fails wi
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import inspect
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import pytest
 import torch
@@ -34,14 +36,17 @@ CONFIGS = [p for p in ALL_CONFIGS if p not in CLASSIFIER_CONFIGS]
 TINY_TRAINER = [
     "--trainer.max_epochs=1",
     "--trainer.limit_train_batches=2",
-    # NB: LightningCLI parses this as the float 1.0 (= 100% of the val set), see test_cli.py;
-    # the fixtures' val/test splits are 8 to 20 images, so that is still only a few batches.
-    "--trainer.limit_val_batches=1",
+    # an int: 2 batches (LightningCLI parses 1 as the float 1.0 = 100% of the val set, see test_cli.py)
+    "--trainer.limit_val_batches=2",
+    "--trainer.num_sanity_val_steps=0",  # the fit's own validation runs the same steps
     "--trainer.enable_progress_bar=false",
     "--trainer.enable_model_summary=false",
     "--trainer.accelerator=cpu",
     "--evaluation.every_n_epochs=0",  # FID & co. have their own tests (tests/metrics, below)
 ]
+
+CLASSIFIER_STEPS = ["--trainer.max_epochs=3", "--trainer.limit_train_batches=4"]
+"""12 steps for the classifier configs: enough for the loss on what it trained on to fall (digits ~20%, CIFAR noise ~3%)."""
 
 # Data module class name -> (fixture giving its data_dir / root, the CLI argument it goes to).
 DATA_FIXTURES = {
@@ -170,13 +175,40 @@ def test_config_runs_a_short_fit(config: Path, tmp_path: Path, request: pytest.F
     assert first.std() > 0, "the first sample of the grid is a flat colour"
 
 
+class LossProbe(L.Callback):
+    """Every training batch, and the weights before the first step: `before` and `after` are the mean
+    loss over those batches (training mode, no step) with the first and with the final weights."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[torch.Tensor]] = []
+        self.start: dict[str, torch.Tensor] | None = None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if self.start is None:
+            self.start = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
+        self.batches.append([t.detach().clone() for t in batch])
+
+    def on_train_end(self, trainer, pl_module):
+        final = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
+        self.before, self.after = self.loss(pl_module, self.start), self.loss(pl_module, final)
+        pl_module.load_state_dict(final)  # the batch-norm statistics of the measurement are not kept
+
+    def loss(self, model, state) -> float:
+        model.load_state_dict(state)
+        with torch.no_grad():
+            return sum(model.loss_and_accuracy(batch)[0].item() for batch in self.batches) / len(self.batches)
+
+
 @pytest.mark.parametrize("config", CLASSIFIER_CONFIGS, ids=[p.parent.name for p in CLASSIFIER_CONFIGS])
 def test_classifier_config_trains_the_metrics_classifier(config: Path, tmp_path: Path, request: pytest.FixtureRequest):
     data_class = class_name(yaml.safe_load(config.read_text())["data"])
-    cli = main(["fit", "--config", str(config), "--model.init_args.width=8", *TINY_TRAINER,
-                f"--runs_dir={tmp_path}", *data_overrides(request, data_class)])
+    cli = main(["fit", "--config", str(config), "--model.init_args.width=8", *TINY_TRAINER, *CLASSIFIER_STEPS,
+                f"--trainer.callbacks+={LossProbe.__module__}.LossProbe", f"--runs_dir={tmp_path}", *data_overrides(request, data_class)])
     assert type(cli.model).__name__ == "Classifier"
     assert 0.0 <= cli.trainer.callback_metrics["val/acc"].item() <= 1.0
+    # it learned: the loss on the 12 batches it trained on fell (with no step, or lr 0, it stays the same)
+    probe = next(c for c in cli.trainer.callbacks if isinstance(c, LossProbe))
+    assert len(probe.batches) == 12 and probe.after < probe.before - 0.02, (probe.before, probe.after)
     run = Path(cli.trainer.default_root_dir)
     assert (run / "checkpoints" / "last.ckpt").is_file()
     assert not (run / "samples").exists()  # no generator, no sample grids
@@ -191,6 +223,12 @@ def test_fit_with_evaluation_keeps_the_best_checkpoint_by_fid(tmp_path: Path, cl
     run = Path(cli.trainer.default_root_dir)
     fid = cli.trainer.callback_metrics["val/fid"].item()
     assert fid > 0 and (run / "metrics" / "epoch_001.json").is_file()
+    with open(run / "metrics.csv", newline="") as f:
+        fids = [float(row["val/fid"]) for row in csv.DictReader(f) if row.get("val/fid")]
+    assert len(fids) == 2 and fids[-1] == pytest.approx(fid)  # one score per epoch
+    assert fids[0] != fids[1]  # two different scores: keeping the other one (mode max, the last, ...) fails below
     best = cli.trainer.checkpoint_callback
-    assert best.monitor == "val/fid" and Path(best.best_model_path).name.startswith("best-epoch")
-    assert best.best_model_score.item() <= fid + 1e-6  # the best is the lowest FID seen
+    assert best.monitor == "val/fid" and best.mode == "min"
+    assert best.best_model_score.item() == pytest.approx(min(fids))  # the best is the lowest FID seen
+    assert Path(best.best_model_path).name == f"best-epoch{fids.index(min(fids)):03d}.ckpt"
+    assert Path(best.best_model_path).is_file() and sorted(p.name for p in Path(best.dirpath).glob("best-*")) == [Path(best.best_model_path).name]

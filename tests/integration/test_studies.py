@@ -3,7 +3,9 @@ the CLI into what the run claims, and study 002's image folder is written in Ima
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import sys
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from lit_gan.cli import main
+from lit_gan.cli import GANCLI, main
 from lit_gan.data import ImageFolder
 from lit_gan.data.mnist import load_mnist_5k
 from tests.fixtures import write_mnist_raw
@@ -41,11 +43,44 @@ def contains(got, value) -> bool:
     return got == value or (isinstance(got, (list, tuple)) and list(got) == value)
 
 
+def print_config(run) -> list[str]:
+    return ["fit", "--config", str(studies.CONFIGS / run.base), "--config", str(studies.CONFIGS / run.config), *run.args,
+            "--print_config"]
+
+
+@pytest.fixture(scope="module")
+def cli_parser():
+    """The parser `main` builds (building it is two thirds of a `--print_config` run), caught from one
+    `main` call and reused for every run; `test_the_reused_parser_prints_what_main_prints` holds it to that."""
+    caught = []
+    original = GANCLI.parse_arguments
+
+    def catch(self, parser, args):
+        caught.append(parser)
+        return original(self, parser, args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(GANCLI, "parse_arguments", catch)
+        patch.setattr("sys.argv", ["lit-gan"])
+        with pytest.raises(SystemExit), contextlib.redirect_stdout(io.StringIO()):
+            main(print_config(RUNS[0]))
+    return caught[0]
+
+
+@pytest.mark.parametrize("run", [RUNS[0], RUNS[-1]], ids=lambda r: r.slug)
+def test_the_reused_parser_prints_what_main_prints(run, capsys, cli_parser):
+    printed = []
+    for parse in (main, cli_parser.parse_args):
+        with pytest.raises(SystemExit) as exit:
+            parse(print_config(run))
+        printed.append((exit.value.code, capsys.readouterr().out))
+    assert printed[0] == printed[1] and printed[0][0] in (0, None) and "seed_everything" in printed[0][1]
+
+
 @pytest.mark.parametrize("run", RUNS, ids=lambda r: r.slug)
-def test_study_run_parses_into_its_settings(run, capsys):
+def test_study_run_parses_into_its_settings(run, capsys, cli_parser):
     with pytest.raises(SystemExit) as exit:
-        main(["fit", "--config", str(studies.CONFIGS / run.base), "--config", str(studies.CONFIGS / run.config),
-              *run.args, "--print_config"])
+        cli_parser.parse_args(print_config(run))  # as `main` parses it (the parser `main` built)
     assert exit.value.code in (0, None)
     config = yaml.safe_load(capsys.readouterr().out)
     expected = yaml.safe_load((studies.CONFIGS / run.config).read_text())

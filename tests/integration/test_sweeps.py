@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SWEEPS = sorted((ROOT / "sweeps").glob("*.yaml"))
 TINY_RUN = [
     *TINY_MODEL, "--trainer.max_epochs=1", "--trainer.limit_train_batches=2",
-    "--trainer.limit_val_batches=2", "--trainer.accelerator=cpu", "--trainer.enable_progress_bar=false",
+    "--trainer.limit_val_batches=2", "--trainer.num_sanity_val_steps=0", "--trainer.accelerator=cpu", "--trainer.enable_progress_bar=false",
     "--trainer.enable_model_summary=false",
 ]
 
@@ -95,7 +95,7 @@ def test_every_sampled_agent_command_trains(path, cli_env, tmp_path, data_args):
         assert (Path(cli.trainer.default_root_dir) / "checkpoints" / "last.ckpt").is_file()
 
 
-def test_a_malformed_sweep_is_caught(tmp_path):
+def test_a_malformed_sweep_is_caught(tmp_path, capsys):
     bad = {"method": "bayes", "metric": {"name": "val/fid", "goal": "minimize"},
            "parameters": {"model.init_args.d_stepz": {"values": [1]}},
            "command": ["${env}", "lit-gan", "fit", "--config", "configs/mnist/dcgan.yaml", "${args}"]}
@@ -103,3 +103,8 @@ def test_a_malformed_sweep_is_caught(tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         main([a.replace("configs/", f"{ROOT}/configs/", 1) for a in command[2:]] + ["--print_config"])
     assert exit_info.value.code == 2
+    out, err = capsys.readouterr()
+    assert not out  # no config printed: nothing would have trained
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lit-gan: error: "), err
+    assert "'d_stepz'" in lines[0] and "'d_steps'" in lines[0], err  # names the bad key and the one meant
