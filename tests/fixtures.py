@@ -15,10 +15,12 @@ and `cli_env` (function scope) for in-process CLI runs.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import pickle
 import struct
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -190,6 +192,21 @@ def labeled_image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # --------------------------------------------------------------------------- CLI test environment
+@contextlib.contextmanager
+def cli_env_in(folder: Path) -> Iterator[None]:
+    """What `cli_env` does, for module-scoped fixtures: pytest's arguments out of sys.argv, `folder`
+    the working directory, one torch thread; all restored afterwards."""
+    threads = torch.get_num_threads()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("sys.argv", ["lit-gan"])
+        patch.chdir(folder)
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """For in-process `lit_gan.cli.main([...])` runs: pytest's own arguments out of sys.argv (else

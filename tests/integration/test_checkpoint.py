@@ -19,6 +19,7 @@ import yaml
 
 from tests.conftest import tiny
 from tests.fixtures import TINY_CLI as TINY
+from tests.fixtures import cli_env_in
 from lit_gan.checkpoint_io import read_checkpoint
 from lit_gan.cli import GANCLI, main
 from lit_gan.models import CDCGAN
@@ -51,15 +52,8 @@ def fit(runs_dir: Path, *extra: str) -> Run:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Run:
     runs = tmp_path_factory.mktemp("runs")
-    threads = torch.get_num_threads()
-    with pytest.MonkeyPatch.context() as patch:  # what `cli_env` does, for a module-scoped fixture
-        patch.setattr("sys.argv", ["lit-gan"])
-        patch.chdir(runs)
-        torch.set_num_threads(1)
-        try:
-            return fit(runs)
-        finally:
-            torch.set_num_threads(threads)
+    with cli_env_in(runs):
+        return fit(runs)
 
 
 def load(path: Path) -> dict:

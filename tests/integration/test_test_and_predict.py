@@ -27,7 +27,7 @@ from lit_gan.data import EmbeddedMNIST
 from lit_gan.images import to_uint8
 from lit_gan.models import CDCGAN, DCGAN
 from tests.conftest import tiny
-from tests.fixtures import TINY_CLI
+from tests.fixtures import TINY_CLI, cli_env_in
 
 pytestmark = pytest.mark.usefixtures("cli_env")
 
@@ -54,15 +54,8 @@ class Run:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Run:
     runs = tmp_path_factory.mktemp("runs")
-    threads = torch.get_num_threads()
-    with pytest.MonkeyPatch.context() as patch:  # what `cli_env` does, for a module-scoped fixture
-        patch.setattr("sys.argv", ["lit-gan"])
-        patch.chdir(runs)
-        torch.set_num_threads(1)
-        try:
-            cli = main(["fit", *FIT, f"--runs_dir={runs}"])
-        finally:
-            torch.set_num_threads(threads)
+    with cli_env_in(runs):
+        cli = main(["fit", *FIT, f"--runs_dir={runs}"])
     run = Path(cli.trainer.default_root_dir)
     config = runs / "fit-config.yaml"
     config.write_bytes((run / "config.yaml").read_bytes())
