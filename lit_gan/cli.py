@@ -58,11 +58,18 @@ NOT_FOR_USERS = (  # lines that other libraries print and a lit_gan user can do 
 )
 
 
+def _no_tip(record: logging.LogRecord) -> bool:
+    return "💡 Tip" not in str(record.msg)
+
+
 def quiet() -> None:
-    """Drop the lines of `NOT_FOR_USERS` and Lightning's advertisement for its cloud logger."""
+    """Drop the lines of `NOT_FOR_USERS` and Lightning's advertisement for its cloud logger (each
+    filter once, however many commands a process runs)."""
     for pattern in NOT_FOR_USERS:
-        warnings.filterwarnings("ignore", message=pattern)
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(lambda record: "💡 Tip" not in str(record.msg))
+        warnings.filterwarnings("ignore", message=pattern)  # warnings dedups equal filters
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_no_tip)  # so does logging, for one function
+
+
 RUN_DIR_ENV = "LIT_GAN_RUN_DIR"
 
 

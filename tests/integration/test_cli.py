@@ -293,3 +293,16 @@ def test_the_end_of_fit_summary_shows_every_path_alike_and_the_seed_is_explicit(
 
 
 SUMMARY = ("Run directory", "Sample grid", "Checkpoint")
+
+
+def test_quiet_filters_are_installed_once_however_many_commands_run():
+    import logging
+
+    from lit_gan.cli import quiet
+
+    for _ in range(3):
+        quiet()
+    logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    assert len(logger.filters) == 1
+    tip = logging.LogRecord("x", logging.INFO, "", 0, "💡 Tip: try our cloud", None, None)
+    assert not logger.filter(tip) and logger.filter(logging.LogRecord("x", logging.INFO, "", 0, "Epoch 1", None, None))
