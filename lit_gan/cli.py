@@ -495,15 +495,19 @@ def console() -> None:
     main()
 
 
-def main(args: list[str] | None = None, run: bool = True) -> GANCLI | None:
-    """Entry point of `lit-gan` and `python -m lit_gan`; `lit-gan generate ...` samples checkpoints,
-    `lit-gan prepare ...` writes a prepared dataset (:mod:`lit_gan.data.prepared`)."""
-    argv = sys.argv[1:] if args is None else args
-    if argv[:1] in (["generate"], ["prepare"]):
-        from lit_gan import generate
-        from lit_gan.data import prepared
+TOOLS = {
+    "generate": "lit_gan.generate",  # images, interpolations and latent arithmetic from a checkpoint
+    "prepare": "lit_gan.data.prepared",  # a dataset decoded once into memory-mapped arrays
+}
+"""`lit-gan <tool> ...`: commands beside Lightning's fit/validate/test/predict; each module has `main(argv)`.
+A fixed table of lit_gan's own modules (nothing read from the command line is imported)."""
 
-        command = generate.main if argv[0] == "generate" else prepared.main
+
+def main(args: list[str] | None = None, run: bool = True) -> GANCLI | None:
+    """Entry point of `lit-gan` and `python -m lit_gan`: Lightning's subcommands, or one of `TOOLS`."""
+    argv = sys.argv[1:] if args is None else args
+    if argv[:1] and argv[0] in TOOLS:
+        command = importlib.import_module(TOOLS[argv[0]]).main
         with stoppable():
             try:
                 command(argv[1:])
