@@ -53,11 +53,15 @@ def parse_policy(policy: str) -> list[str]:
     return names
 
 
-def diff_augment(x: Tensor, policy: list[str], p: float = 1.0) -> Tensor:
+def diff_augment(x: Tensor, policy: list[str], p: float | Tensor = 1.0) -> Tensor:
     """`x` through each op of `policy` in turn; with `p` < 1 (ADA) each op changes each sample
-    with probability p only. Differentiable in `x` either way."""
+    with probability p only. Differentiable in `x` either way. A tensor `p` (ADA's, on the
+    device) is never read on the host: each op runs and is kept where a uniform draw falls below p."""
     for name in policy:
-        if p >= 1.0:
+        if isinstance(p, Tensor):
+            chosen = torch.rand(len(x), *[1] * (x.ndim - 1), device=x.device) < p.to(x.device)
+            x = torch.where(chosen, POLICIES[name](x), x)
+        elif p >= 1.0:
             x = POLICIES[name](x)
         elif p > 0.0:
             chosen = torch.rand(len(x), *[1] * (x.ndim - 1), device=x.device) < p

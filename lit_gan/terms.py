@@ -67,7 +67,7 @@ class Term:
 
     name: str = ""
     class_head: bool = False
-    augment_p: float | None = None
+    augment_p: float | Tensor | None = None
 
     def check(self, model: GAN) -> None:
         """Raise ValueError when this term makes no sense for `model`."""
@@ -278,17 +278,17 @@ class AdaptiveAugment(Term):
     with probability p, which follows D's overfitting signal r_t = E[sign(D(real))] (on the
     augmented reals of the D steps): every `interval` D steps p rises if r_t > `target` and falls
     otherwise, by as much as lets it cross [0, 1] in `ramp_images` real images. p starts at `p`,
-    is logged as train/ada_p and kept in checkpoints; across processes the signal is summed."""
+    is logged as train/ada_p and kept in checkpoints; across processes the signal is summed.
+    The signal and p live on the device: adapting p never waits for it."""
 
     def __init__(self, target: float = 0.6, interval: int = 4, ramp_images: int = 500_000, p: float = 0.0) -> None:
         require(0.0 < target < 1.0, f"ada target is a value of E[sign(D(real))] and must lie in (0, 1), got {target}")
         require(isinstance(interval, int) and interval >= 1, f"ada interval must be a positive integer (D steps), got {interval!r}")
         require(ramp_images > 0, f"ada ramp_images must be > 0 (real images for p to go from 0 to 1), got {ramp_images}")
         require(0.0 <= p <= 1.0, f"ada p is a probability and must lie in [0, 1], got {p}")
-        self.target, self.interval, self.ramp_images, self.augment_p = target, interval, ramp_images, float(p)
-        self.signs, self.images = 0.0, 0.0  # since the last adjustment
-        self._pending: Tensor | None = None  # sum of sign(D(real)) over this D update's micro-batches
-        self._pending_images = 0
+        self.target, self.interval, self.ramp_images = target, interval, ramp_images
+        self.augment_p = torch.tensor(float(p))
+        self.signal = torch.zeros(2, dtype=torch.float64)  # sum of sign(D(real)), real images: since the last adjustment
 
     def check(self, model: GAN) -> None:
         require(bool(model.augment_policy), "ada adapts how often the augment policy applies: give one, "
@@ -297,35 +297,30 @@ class AdaptiveAugment(Term):
     def d_loss(self, step: Step) -> Tensor | None:
         if torch.is_grad_enabled() and step.phase == "train":  # D's update (each of its micro-batches)
             assert step.real_out is not None
-            signs = step.real_out.logits.detach().sign().sum()
-            self._pending = signs if self._pending is None else self._pending + signs
-            self._pending_images += len(step.real_out.logits)
+            logits = step.real_out.logits.detach()
+            self.signal = self.signal.to(logits.device) + torch.stack([logits.sign().sum().double(), logits.new_tensor(len(logits), dtype=torch.float64)])
         return None
 
     @torch.no_grad()
     def after_d_step(self, model: GAN) -> None:
-        if self._pending is not None:
-            self.signs += self._pending.item()
-            self.images += self._pending_images
-            self._pending, self._pending_images = None, 0
+        self.augment_p = self.augment_p.to(model.device)
         if (model.batches_seen + 1) % self.interval == 0:  # batches_seen counts this step once it is done
-            totals = torch.tensor([self.signs, self.images], dtype=torch.float64)
+            totals = self.signal.to(model.device)
             if model._trainer is not None:
-                totals = model.trainer.strategy.reduce(totals.to(model.device), reduce_op="sum").cpu()
-            signs, images = totals.tolist()
-            if images:
-                r_t = signs / images
-                direction = (r_t > self.target) - (r_t < self.target)
-                self.augment_p = min(max(self.augment_p + direction * images / self.ramp_images, 0.0), 1.0)
-            self.signs = self.images = 0.0
-        if model._trainer is not None:
-            model.log("train/ada_p", self.augment_p)
+                totals = model.trainer.strategy.reduce(totals, reduce_op="sum")
+            signs, images = totals.unbind()
+            direction = torch.sign(signs / images.clamp(min=1) - self.target)  # 0 when no image was seen
+            self.augment_p = (self.augment_p + direction * images / self.ramp_images).clamp(0.0, 1.0).float()
+            self.signal = torch.zeros_like(self.signal)
+        model.record({"train/ada_p": self.augment_p})
 
     def state_dict(self) -> dict[str, float]:
-        return {"p": self.augment_p, "signs": self.signs, "images": self.images}
+        signs, images = self.signal.tolist()
+        return {"p": float(self.augment_p), "signs": signs, "images": images}
 
     def load_state_dict(self, state: Mapping[str, float]) -> None:
-        self.augment_p, self.signs, self.images = state["p"], state["signs"], state["images"]
+        self.augment_p = torch.tensor(float(state["p"]))
+        self.signal = torch.tensor([state["signs"], state["images"]], dtype=torch.float64)
 
 
 TERMS: dict[str, type[Term]] = {

@@ -273,7 +273,9 @@ def test_ada_state_survives_a_checkpoint_and_a_resume_is_exact(trainer_kwargs, t
     assert resumed.augment_p == straight.augment_p and abs(straight.augment_p - 0.5) == pytest.approx(24 / 500)  # 3 batches of 8
     assert resumed.terms[0].state_dict() == straight.terms[0].state_dict()
     loaded = R3GAN.load_from_checkpoint(tmp_path / "half.ckpt")
-    assert loaded.terms[0].state_dict() == split.terms[0].state_dict() and loaded.terms[0].images == 16
+    assert loaded.terms[0].state_dict() == split.terms[0].state_dict() and loaded.terms[0].state_dict()["images"] == 16
+    weights = lambda m: m.state_dict().items()  # noqa: E731
+    assert all(torch.equal(a, b) for (_, a), (_, b) in zip(weights(resumed), weights(straight)))  # the whole run, not just ADA
 
 
 # ----- weight clipping, auxiliary classifier, unrolled D, label noise ---------------------

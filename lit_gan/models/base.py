@@ -121,6 +121,8 @@ class GAN(L.LightningModule):
         self._micro_batches: list[Batch] = []  # of the batch being accumulated (accumulate_grad_batches)
         self._lightning_flags: dict[str, Any] = {}  # Trainer flags the loop takes over (configure_callbacks)
         self._grad_norms: dict[str, Tensor] = {}  # before clipping, this batch's (gradient_clip_val)
+        self._readouts: dict[str, Tensor] = {}  # the last step's values to log, on the device until they are published
+        self._losses: list[tuple[int, str, Tensor]] = []  # (batch, network, loss) since the last finiteness check
         self.run_id = uuid.uuid4().hex  # kept by resumes: which checkpoints belong to one run
         self.training_seed = int(os.environ.get("PL_GLOBAL_SEED", sample_seed))
         # Sample grid: 64 images; when conditional, one column per class (max 16), one noise per row.
@@ -232,7 +234,7 @@ class GAN(L.LightningModule):
         return loss
 
     @property
-    def augment_p(self) -> float:
+    def augment_p(self) -> float | Tensor:
         """The probability with which each augmentation applies to a sample: a term's (ada), else 1."""
         return next((t.augment_p for t in self.terms if t.augment_p is not None), 1.0)
 
@@ -259,12 +261,32 @@ class GAN(L.LightningModule):
         arrives, then each update sums their gradients, one micro-batch's graph at a time."""
         self._micro_batches.append(batch)
         epoch_ends = self.trainer.fit_loop.epoch_loop.batch_progress.is_last_batch or batch_idx + 1 >= self.trainer.num_training_batches
-        if len(self._micro_batches) < self.trainer.accumulate_grad_batches and not epoch_ends:
+        if len(self._micro_batches) >= self.trainer.accumulate_grad_batches or epoch_ends:
+            group = [tuple(t.to(self.device) for t in b) for b in self._micro_batches]  # (kept in a checkpoint: on CPU)
+            self._micro_batches = []
+            with self._seeded(self.training_seed + self.batches_seen * self.trainer.world_size + self.global_rank):
+                self._train_step(group)
+        if epoch_ends or self.trainer._logger_connector.should_update_logs or self.trainer.fast_dev_run:
+            self.publish()
+
+    def record(self, values: Mapping[str, Tensor]) -> None:
+        """Values of this step to log (tensors stay on the device): they reach Lightning's loggers, as
+        before, at `--trainer.log_every_n_steps` and at the end of each epoch, in one transfer."""
+        self._readouts.update({name: value.detach() for name, value in values.items()})
+
+    def publish(self) -> None:
+        """The step's one host-device synchronization, once per logging interval: the recorded values
+        and every loss since the last check come to the host together; a non-finite loss stops the
+        run (`Diverged`), else the values are logged."""
+        names, losses = list(self._readouts), self._losses
+        parts = [self._readouts[n].float().reshape(()) for n in names] + [loss.float().reshape(()) for *_, loss in losses]
+        if not parts:
             return
-        group = [tuple(t.to(self.device) for t in b) for b in self._micro_batches]  # (kept in a checkpoint: on CPU)
-        self._micro_batches = []
-        with self._seeded(self.training_seed + self.batches_seen * self.trainer.world_size + self.global_rank):
-            self._train_step(group)
+        host = torch.stack(parts).to("cpu", copy=True)
+        self._readouts, self._losses = {}, []
+        self._raise_if_diverged(losses, host[len(names):])
+        if names:
+            self.log_dict(dict(zip(names, host[: len(names)].unbind())))
 
     @contextlib.contextmanager
     def _seeded(self, seed: int) -> Iterator[None]:
@@ -296,7 +318,7 @@ class GAN(L.LightningModule):
             opt_d.step()
         for term in self.terms:
             term.after_d_step(self)
-        self.log_dict({"train/d_loss": loss_d, **{f"train/{k}": v for k, v in logs.items()}})
+        self.record({"train/d_loss": loss_d, **{f"train/{k}": v for k, v in logs.items()}})
         if g_turn:
             for g_step in range(self.hparams.g_steps):
                 if g_step:
@@ -314,9 +336,9 @@ class GAN(L.LightningModule):
                     loss_g, _ = self._accumulate("generator", sizes, (real, z, labels), loss, step)
                     opt_g.step()
                 self.update_ema()
-            self.log("train/g_loss", loss_g, prog_bar=True)
+            self.record({"train/g_loss": loss_g})
         if self._grad_norms:
-            self.log_dict(self._grad_norms)
+            self.record(self._grad_norms)
             self._grad_norms = {}
         self.batches_seen = step
 
@@ -333,7 +355,7 @@ class GAN(L.LightningModule):
             last = i == len(sizes) - 1
             with wrapper.no_sync() if wrapper is not None and not last else contextlib.nullcontext():
                 loss, readouts = loss_fn(*chunk)
-                self._check_finite("D" if network == "discriminator" else "G", loss, step)
+                self._watch("D" if network == "discriminator" else "G", loss, step)
                 self.manual_backward(loss * weight if len(sizes) > 1 else loss)
             total = loss.detach() * weight if total is None else total + loss.detach() * weight
             for k, v in readouts.items():
@@ -371,16 +393,34 @@ class GAN(L.LightningModule):
             self._grad_norms[f"train/grad_norm_{name}"] = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
         self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm=self.trainer.gradient_clip_algorithm)
 
-    def _check_finite(self, network: str, loss: Tensor, step: int) -> None:
-        """Stop at the first non-finite loss, before it reaches the weights. Under 16-mixed a
-        GradScaler handles overflows itself (it skips the step and lowers its scale)."""
-        if self._grad_scaler() is None and not torch.isfinite(loss.detach()).all():
-            precision = self._trainer.precision if self._trainer is not None else "32-true"
-            raise Diverged(
-                f"training diverged at batch {step}: {network}'s loss is {loss.item()}; lower the learning "
-                f"rates (opt_d.lr={self.opt_d.lr:g}, opt_g.lr={self.opt_g.lr:g}) or train in fp32 (precision {precision}). "
-                "last.ckpt keeps the last finite state"
-            )
+    def _watch(self, network: str, loss: Tensor, step: int) -> None:
+        """Keep `loss` for the next finiteness check (`publish`: each logging interval, each epoch's
+        end, every checkpoint), which costs no synchronization here. Under 16-mixed a GradScaler
+        handles overflows itself (it skips the step and lowers its scale)."""
+        if self._grad_scaler() is None:
+            self._losses.append((step, network, loss.detach()))
+
+    def _check_losses(self) -> None:
+        if self._losses:
+            self._raise_if_diverged(self._losses, torch.stack([loss.float().reshape(()) for *_, loss in self._losses]).cpu())
+            self._losses = []
+
+    def on_train_end(self) -> None:
+        self._check_losses()  # after a last interval that ended before a logging step (max_steps)
+
+    def _raise_if_diverged(self, losses: list[tuple[int, str, Tensor]], values: Tensor) -> None:
+        """`Diverged`, naming the first non-finite one of `losses` (their `values` on the host)."""
+        finite = torch.isfinite(values)
+        if bool(finite.all()):
+            return
+        first = int((~finite).nonzero()[0])
+        step, network, _ = losses[first]
+        precision = self._trainer.precision if self._trainer is not None else "32-true"
+        raise Diverged(
+            f"training diverged at batch {step}: {network}'s loss is {values[first].item()}; lower the learning "
+            f"rates (opt_d.lr={self.opt_d.lr:g}, opt_g.lr={self.opt_g.lr:g}) or train in fp32 (precision {precision}). "
+            "last.ckpt keeps the last finite state"
+        )
 
     def _labels(self, labels: Tensor) -> Tensor | None:
         return labels if self.conditional else None
@@ -506,6 +546,7 @@ class GAN(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Refuses non-finite weights, so no checkpoint (last or best) ever holds a diverged model."""
+        self._check_losses()  # a divergence since the last check is named by its batch and loss
         broken = [k for k, v in checkpoint["state_dict"].items() if v.is_floating_point() and not torch.isfinite(v).all()]
         if broken:
             raise Diverged(f"training diverged before batch {self.batches_seen}: non-finite weights in {', '.join(broken[:3])}; "

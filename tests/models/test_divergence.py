@@ -1,4 +1,4 @@
-"""A diverging run stops at once, saves nothing non-finite, and keeps its last finite checkpoint."""
+"""A diverging run stops within one logging interval, saves nothing non-finite, and keeps its last finite checkpoint."""
 
 import lightning as L
 import pytest
@@ -32,7 +32,9 @@ def test_a_nan_loss_stops_training_and_last_ckpt_keeps_the_last_finite_state(tmp
     saved = read_checkpoint(tmp_path / "ckpt" / "last.ckpt")
     assert saved["batches_seen"] == 2  # the end of the finite first epoch, not the diverged state
     assert all(torch.isfinite(v).all() for v in saved["state_dict"].values() if v.is_floating_point())
-    assert all(torch.isfinite(p).all() for p in model.parameters())  # the NaN never reached the weights
+    # no synchronization per step: the NaN is found at the next check (each logging interval, each
+    # epoch's end, every checkpoint), here the end of epoch 2, and named by the batch it came from
+    assert model.batches_seen == 4
 
 
 def test_non_finite_weights_are_never_saved(tmp_path):
