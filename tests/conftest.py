@@ -3,6 +3,7 @@
 import inspect
 import os
 import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,9 +71,26 @@ from tests.fixtures import (  # noqa: E402, F401
 )
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """`-m "not integration"` does not even import tests/integration/ (its imports cost seconds per process)."""
+    if config.getoption("markexpr") == "not integration" and collection_path.name == "integration" and collection_path.parent.name == "tests":
+        return True
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Everything under tests/integration/ (end-to-end runs: CLI, configs, sweeps, DDP, resume,
-    W&B, Docker, studies) is marked `integration`; `pytest -m "not integration"` skips them."""
+    W&B, Docker, studies) is marked `integration`; `pytest -m "not integration"` skips them.
+    The suite runs in one process per core (pytest-xdist, `--dist loadgroup`): the tests of a
+    module with a module-scoped fixture stay in one process, so the fixture is built once."""
     for item in items:
         if "integration" in item.path.parts:
             item.add_marker(pytest.mark.integration)
+        if item.get_closest_marker("xdist_group") is None and _uses_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.path.as_posix()))
+
+
+def _uses_module_fixture(item: pytest.Item) -> bool:
+    manager = item.session._fixturemanager
+    return any(d.scope == "module" for name in getattr(item, "fixturenames", ()) for d in manager.getfixturedefs(name, item) or ())

@@ -202,6 +202,7 @@ ddp_script.job(__name__, "prepared_shares", "prepared")  # SCRIPT's fit, a job o
 
 
 @pytest.mark.integration
+@pytest.mark.xdist_group(ddp_script.ONE_PROCESS)
 def test_two_ddp_processes_read_disjoint_shares(request, tmp_path_factory):
     run = ddp_script.launch(request.session, tmp_path_factory).check("prepared_shares")
     seen = [torch.load(run / f"seen_{rank}.pt") for rank in (0, 1)]

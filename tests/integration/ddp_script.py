@@ -56,6 +56,11 @@ JOBS: dict[str, tuple[str, dict[str, Any]]] = {}
 """name -> (the test module that registered the job, the job)."""
 
 
+ONE_PROCESS = "ddp_launch"
+"""The pytest-xdist group of every test that reads the launch: they run in one pytest process, which
+launches once (mark them `pytest.mark.xdist_group(ONE_PROCESS)`)."""
+
+
 def job(owner: str, name: str, kind: str, **spec: Any) -> str:
     """Registers a job for the launch (at import: every collected module's jobs are known before any test runs)."""
     if name in JOBS and JOBS[name][0] != owner:

@@ -59,6 +59,9 @@ job(__name__, "global_single", "gan", settings={**GLOBAL, "devices": 1, "strateg
 job(__name__, "sync_batchnorm", "gan", settings={"model": "DCGAN", "sync_batchnorm": True, "batches": 0, "kwargs": {"ema_decay": 0.9}})
 
 
+pytestmark = pytest.mark.xdist_group(ddp_script.ONE_PROCESS)
+
+
 @pytest.fixture(scope="module")
 def ddp(request, tmp_path_factory) -> ddp_script.Launch:
     return ddp_script.launch(request.session, tmp_path_factory)

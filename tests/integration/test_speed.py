@@ -57,6 +57,7 @@ job(__name__, "speed_budget", "cli", args=[
     "--trainer.max_epochs=100", "--evaluation.every_n_epochs=0", "--trainer.strategy=ddp", "--trainer.devices=2", *SPEED, *BUDGET])
 
 
+@pytest.mark.xdist_group(ddp_script.ONE_PROCESS)
 def test_ddp_ranks_snapshot_and_stop_together(request, tmp_path_factory):
     """Rank 0's clock decides for both ranks (a save is collective: a rank saving alone would hang)."""
     launch = ddp_script.launch(request.session, tmp_path_factory)

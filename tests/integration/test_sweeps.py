@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from wandb.sdk.launch.sweeps.utils import create_sweep_command_args
 
 from lit_gan.cli import main
 from tests.fixtures import TINY_MODEL
@@ -52,6 +51,8 @@ def samples(parameters: dict, n: int = 3) -> list[dict]:
 
 def agent_command(sweep: dict, params: dict) -> list[str]:
     """The command line `wandb agent` runs, rendered with W&B's own helper and macro rules."""
+    from wandb.sdk.launch.sweeps.utils import create_sweep_command_args  # 2 s to import: not at collection
+
     sweep_vars = create_sweep_command_args({"args": {k: {"value": v} for k, v in params.items()}})
     sweep_vars.update(env=["/usr/bin/env"], interpreter=["python"], program=[sweep.get("program", "")])
     return list(itertools.chain.from_iterable(
