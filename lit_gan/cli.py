@@ -480,14 +480,14 @@ def stoppable() -> Iterator[None]:
     Trainer's run, and every progress bar raises SIGTERMException at its next step. The process's
     previous handler is back afterwards."""
     progress.reset_stop()
-    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, progress.request_stop)
+    main_thread = threading.current_thread() is threading.main_thread()  # signals reach the main thread only
+    previous = signal.signal(signal.SIGTERM, progress.request_stop) if main_thread else None
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+        progress.reset_stop()  # the request was this command's (in-process callers run on)
 
 
 def console() -> None:
@@ -496,6 +496,8 @@ def console() -> None:
 
 
 TOOLS = {
+    "demo": "lit_gan.demo",  # a local web page: samples by class and seed, interpolation, PNG downloads
+    "export": "lit_gan.export",  # the generator as ONNX, TorchScript or safetensors, with a JSON sidecar
     "generate": "lit_gan.generate",  # images, interpolations and latent arithmetic from a checkpoint
     "prepare": "lit_gan.data.prepared",  # a dataset decoded once into memory-mapped arrays
 }

@@ -6,6 +6,9 @@ seed is the same image whatever `--num` and `--batch_size` (a longer run extends
     lit-gan generate interpolate --checkpoint last.ckpt --pairs 4 --steps 10
     lit-gan generate arithmetic  --checkpoint last.ckpt --a [3,17] --b [5] --c [40,41]
 
+Without `--out`, a command writes into the checkpoint's run (`<run>/generated/samples-last` for
+`<run>/checkpoints/last.ckpt`), and says how many images it wrote and where.
+
 `samples` streams: it draws, converts and writes one batch at a time (PNGs as they come, or into
 one `.pt` / `.npz` file filled in place), so memory stays that of one batch for any `--num`, and
 it refuses up front a `--num` whose files the disk cannot hold.
@@ -21,6 +24,7 @@ import tempfile
 import zipfile
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
@@ -30,11 +34,23 @@ from lit_gan.images import save_grid, to_uint8
 from lit_gan.models import GAN, Generative
 from lit_gan.progress import bar
 
+if TYPE_CHECKING:
+    from jsonargparse import ArgumentParser
+
 
 def load(checkpoint: str | Path, device: str = "cpu", allow: list[str] | None = None) -> Generative:
     """Any variant's checkpoint, of this version or an earlier one (read with weights_only=True).
     It may name lit_gan's networks, or your own ones listed in `allow` (`--allow [my.nets.G]`)."""
     return GAN.load_from_checkpoint(checkpoint, map_location=device, allowed=allow or ()).eval()
+
+
+def beside_run(checkpoint: str | Path, folder: str, what: str) -> Path:
+    """Where a command writes when no --out is given: `<run>/<folder>/<what>-<stem>` for a
+    checkpoint in a run (`<run>/checkpoints/<stem>.ckpt`), else `<folder>/<what>-<stem>` beside it."""
+    from lit_gan.cli import run_of
+
+    path = Path(checkpoint)
+    return (run_of(path) or path.parent) / folder / f"{what}-{path.stem}"
 
 
 OUTPUTS = ("grid.png", "samples.pt", "samples.npz", "samples.pt.partial", "samples.npz.partial")
@@ -326,23 +342,40 @@ class _ArrayFile:
 
 
 def samples(
-    checkpoint: str, out: str = "generated", num: int = 64, labels: list[int] | None = None,
+    checkpoint: str, out: str | None = None, num: int = 64, labels: list[int] | None = None,
     seed: int = 0, nrow: int = 8, grid: int = 64, format: str = "png", overwrite: bool = False,
     device: str = "cpu", batch_size: int = 500, allow: list[str] | None = None,
 ) -> Path:
-    """`num` images (cycling through `labels` for conditional models, all classes by default):
+    """Draw images, for chosen classes of a conditional model, as PNGs or one .pt/.npz file.
+
     `format` png writes `out/000000.png ...`; pt / npz write one file, `out/samples.pt` (uint8
     images (N, C, H, W) and labels, for `torch.load`) or `out/samples.npz` (numpy arrays `images`
     and `labels`), for external metrics. `out/grid.png` shows the first `grid` images (0: no grid).
     Drawn and written `batch_size` images at a time (memory: one batch, whatever `num`); sample i
     is the same image for any `num` and `batch_size`. Refuses, before drawing, a `num` whose files
-    would not fit on `out`'s disk. Returns the grid (png) or the file written (pt, npz)."""
+    would not fit on `out`'s disk. Returns the grid (png) or the file written (pt, npz).
+
+    Args:
+        checkpoint: a lit_gan checkpoint, e.g. runs/<run>/checkpoints/last.ckpt.
+        out: the folder to write into; default: <run>/generated/samples-<checkpoint name> for a
+            checkpoint in a run's checkpoints/ folder, else generated/samples-<name> beside it.
+        num: how many images to draw.
+        labels: the classes to draw, in turn (conditional models), e.g. [7] or [3,5]; default: all.
+        seed: seed of the noise: the same seed draws the same images.
+        nrow: images per row of grid.png.
+        grid: how many of the first images grid.png shows (0: no grid).
+        format: png (one file per image), pt (samples.pt for torch.load) or npz (samples.npz for np.load).
+        overwrite: write into a non-empty --out (images an earlier generate wrote there are removed).
+        device: where the generator runs: cpu, cuda, cuda:1, ...
+        batch_size: images drawn and written at a time (memory holds one batch).
+        allow: your own network classes the checkpoint may name, e.g. [my.nets.Generator].
+    """
     num, batch_size = _count("num", num), _count("batch_size", batch_size)
     if format not in FORMATS:
         raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
     if grid < 0:
         raise ValueError(f"--grid is a number of images (0: no grid), got {grid}")
-    model, target = load(checkpoint, device, allow), Path(out)
+    model, target = load(checkpoint, device, allow), Path(out or beside_run(checkpoint, "generated", "samples"))
     chosen = _chosen(model, labels)
     shape = (num, *(int(s) for s in model.hparams.image_shape))
     stale = _stale(target, overwrite)
@@ -385,13 +418,28 @@ def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
 
 
 def interpolate(
-    checkpoint: str, out: str = "interpolation", pairs: int = 4, steps: int = 8, label: int | None = None,
+    checkpoint: str, out: str | None = None, pairs: int = 4, steps: int = 8, label: int | None = None,
     seed: int = 0, overwrite: bool = False, device: str = "cpu", allow: list[str] | None = None,
 ) -> Path:
-    """One row per pair of random latents, `steps` images from one to the other (slerp for normal
-    noise, straight lines for uniform noise); conditional models hold `label` fixed."""
+    """Walk between pairs of random latents: one grid row per pair, from one latent to the other.
+
+    Slerp for normal noise, straight lines for uniform noise; conditional models hold `label` fixed.
+
+    Args:
+        checkpoint: a lit_gan checkpoint, e.g. runs/<run>/checkpoints/last.ckpt.
+        out: the folder to write grid.png into; default: <run>/generated/interpolation-<checkpoint
+            name> for a checkpoint in a run's checkpoints/ folder, else beside the checkpoint.
+        pairs: how many pairs of latents (grid rows).
+        steps: images from one latent to the other, both included (grid columns).
+        label: the class every image shows (conditional models; default: 0).
+        seed: seed of the latents: the same seed draws the same pairs.
+        overwrite: write into a non-empty --out.
+        device: where the generator runs: cpu, cuda, cuda:1, ...
+        allow: your own network classes the checkpoint may name, e.g. [my.nets.Generator].
+    """
     pairs, steps = _count("pairs", pairs), _count("steps", steps)
-    model, folder = load(checkpoint, device, allow), _out_dir(out, overwrite)
+    model = load(checkpoint, device, allow)
+    folder = _out_dir(out or beside_run(checkpoint, "generated", "interpolation"), overwrite)
     ends = _noise(model, 2 * pairs, seed).view(pairs, 2, -1)
     t = torch.linspace(0, 1, steps).view(1, steps, 1)
     a, b = ends[:, :1], ends[:, 1:]
@@ -401,14 +449,31 @@ def interpolate(
 
 
 def arithmetic(
-    checkpoint: str, a: list[int], b: list[int], c: list[int], out: str = "arithmetic", num: int = 64,
+    checkpoint: str, a: list[int], b: list[int], c: list[int], out: str | None = None, num: int = 64,
     label: int | None = None, seed: int = 0, overwrite: bool = False, device: str = "cpu", allow: list[str] | None = None,
 ) -> Path:
-    """Latent vector arithmetic (Radford et al.): mean z of group A - group B + group C. Groups are
-    indices into the `num` samples that `generate samples --seed SEED` draws (its grid, row by
-    row). Writes one row: mean A, mean B, mean C, and the result."""
+    """Latent vector arithmetic (Radford et al.): the image of mean z of A - mean z of B + mean z of C.
+
+    Groups are indices into the `num` samples that `generate samples --seed SEED` draws (its grid,
+    row by row). Writes one row: mean A, mean B, mean C, and the result.
+
+    Args:
+        checkpoint: a lit_gan checkpoint, e.g. runs/<run>/checkpoints/last.ckpt.
+        a: group A: sample indices whose latents are averaged and added, e.g. [3,17].
+        b: group B: sample indices whose mean latent is subtracted, e.g. [5].
+        c: group C: sample indices whose mean latent is added, e.g. [40,41].
+        out: the folder to write grid.png into; default: <run>/generated/arithmetic-<checkpoint
+            name> for a checkpoint in a run's checkpoints/ folder, else beside the checkpoint.
+        num: how many samples the indices choose from (those of generate samples --num NUM).
+        label: the class every image shows (conditional models; default: 0).
+        seed: seed of the samples (that of generate samples --seed SEED).
+        overwrite: write into a non-empty --out.
+        device: where the generator runs: cpu, cuda, cuda:1, ...
+        allow: your own network classes the checkpoint may name, e.g. [my.nets.Generator].
+    """
     num = _count("num", num)
-    model, folder = load(checkpoint, device, allow), _out_dir(out, overwrite)
+    model = load(checkpoint, device, allow)
+    folder = _out_dir(out or beside_run(checkpoint, "generated", "arithmetic"), overwrite)
     z = _noise(model, num, seed)
     for name, group in (("a", a), ("b", b), ("c", c)):
         if not group or min(group) < 0 or max(group) >= num:
@@ -419,8 +484,42 @@ def arithmetic(
     return save_grid(_draw(model, rows, y), folder / "grid.png", nrow=len(rows), value_range=model.value_range)
 
 
-def main(args: list[str] | None = None) -> None:
-    from jsonargparse import CLI
+DESCRIPTION = "Images, latent interpolations and latent arithmetic from a lit_gan checkpoint (seeded)."
+COMMANDS: dict[str, Callable[..., Path]] = {"samples": samples, "interpolate": interpolate, "arithmetic": arithmetic}
 
-    path = CLI([samples, interpolate, arithmetic], args=args, as_positional=False)
-    print(f"Wrote {path}")
+
+def summary(docstring: str | None) -> str:
+    """The first line of a docstring: its one-line description."""
+    return (docstring or "").strip().splitlines()[0]
+
+
+def parser() -> ArgumentParser:
+    """`lit-gan generate`'s parser: one subcommand per function of `COMMANDS`, every option
+    explained from its docstring's `Args:`."""
+    from jsonargparse import ArgumentParser
+
+    main = ArgumentParser(prog="lit-gan generate", exit_on_error=False, description=DESCRIPTION)
+    commands = main.add_subcommands(dest="command")
+    for name, function in COMMANDS.items():
+        sub = ArgumentParser(exit_on_error=False, description=summary(function.__doc__))
+        sub.add_function_arguments(function, as_group=False)
+        commands.add_subcommand(name, sub, help=summary(function.__doc__))
+    return main
+
+
+def main(args: list[str] | None = None) -> None:
+    from lit_gan.cli import shown
+
+    config = parser().parse_args(args)
+    options = config[config.command].as_dict()
+    path = COMMANDS[config.command](**options)
+    if config.command == "samples":  # path: the grid (png), the folder (png, no grid) or samples.pt / .npz
+        written = path.parent if path.name == "grid.png" else path
+        folder = written if written.is_dir() else written.parent
+        grid = f" (grid: {shown(folder / 'grid.png')})" if options["grid"] else ""
+        print(f"Wrote {options['num']} images to {shown(written)}{grid}")
+    elif config.command == "interpolate":
+        print(f"Wrote {options['pairs'] * options['steps']} images ({options['pairs']} pairs x {options['steps']} steps) "
+              f"in one grid: {shown(path)}")
+    else:
+        print(f"Wrote 4 images (mean A, mean B, mean C, A - B + C) in one grid: {shown(path)}")

@@ -1,5 +1,7 @@
 """`lit-gan generate` and fine-tuning from another run's weights."""
 
+import inspect
+import re
 import shutil
 import zipfile
 from collections import namedtuple
@@ -349,3 +351,86 @@ def test_sigterm_stops_generate_at_a_batch_and_leaves_no_half_file(checkpoint, t
     assert capsys.readouterr().err.strip().endswith("lit-gan: stopped by SIGTERM")
     assert not list((tmp_path / "out").glob("samples.pt*"))  # neither the file nor its .partial
     assert signal.getsignal(signal.SIGTERM) == handler
+
+
+# --------------------------------------------------------------------------- help, default output, summary
+def explained(text: str) -> dict[str, str]:
+    """Each option of a help text and its explanation, less jsonargparse's "(type: ...)" note."""
+    options: dict[str, list[str]] = {}
+    current = None
+    for line in text.splitlines():
+        if line.startswith("  -"):
+            current = options.setdefault(line.split()[0].rstrip(","), [])
+            signature_and_help = re.split(r"\s{2,}", line.strip(), maxsplit=1)
+            current += signature_and_help[1:]
+        elif current is not None and line.startswith(" " * 24):
+            current.append(line.strip())
+        else:
+            current = None
+    return {name: re.sub(r"\s*\((required, )?type: .*\)$", "", " ".join(words)) for name, words in options.items()}
+
+
+def help_of(args: list[str], capsys, monkeypatch) -> str:
+    monkeypatch.setenv("COLUMNS", "100")
+    with pytest.raises(SystemExit) as info:
+        main(["generate", *args, "--help"])
+    assert info.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_help_names_the_command_and_explains_every_option(capsys, monkeypatch):
+    text = help_of([], capsys, monkeypatch)
+    assert text.startswith("usage: lit-gan generate {samples,interpolate,arithmetic} ...")
+    flat = " ".join(text.split())
+    for name, function in generate.COMMANDS.items():
+        description = generate.summary(function.__doc__)
+        assert description.endswith(".") and len(description.split()) >= 8, description  # a whole sentence
+        assert f"{name} {description}" in flat  # listed whole, not cut off
+        sub = help_of([name], capsys, monkeypatch)
+        assert sub.startswith(f"usage: lit-gan generate [options] {name} --checkpoint CHECKPOINT")
+        options = explained(sub)
+        parameters = inspect.signature(function).parameters
+        assert set(parameters) <= {o.lstrip("-") for o in options}
+        for parameter in parameters:
+            assert len(options[f"--{parameter}"].split()) >= 3, (name, parameter, options[f"--{parameter}"])
+
+
+@pytest.fixture
+def run_checkpoint(checkpoint, tmp_path) -> Path:
+    """The CDCGAN checkpoint as a run keeps it: `<run>/checkpoints/last.ckpt` beside `<run>/config.yaml`."""
+    run = tmp_path / "runs" / "mnist-cdcgan"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text("{}\n")
+    shutil.copy(checkpoint, run / "checkpoints" / "last.ckpt")
+    return run / "checkpoints" / "last.ckpt"
+
+
+def test_by_default_images_go_into_the_run_and_the_summary_says_how_many_and_where(run_checkpoint, capsys):
+    run = run_checkpoint.parents[1]
+    main(["generate", "samples", f"--checkpoint={run_checkpoint}", "--num=3"])
+    folder = run / "generated" / "samples-last"
+    assert sorted(p.name for p in folder.iterdir()) == ["000000.png", "000001.png", "000002.png", "grid.png"]
+    assert capsys.readouterr().out == f"Wrote 3 images to {folder} (grid: {folder / 'grid.png'})\n"
+    main(["generate", "samples", f"--checkpoint={run_checkpoint}", "--num=5", "--format=npz", "--grid=0", f"--out={run / 'npz'}"])
+    assert capsys.readouterr().out == f"Wrote 5 images to {run / 'npz' / 'samples.npz'}\n"  # an explicit --out wins
+    main(["generate", "interpolate", f"--checkpoint={run_checkpoint}", "--pairs=2", "--steps=3"])
+    grid = run / "generated" / "interpolation-last" / "grid.png"
+    assert grid.is_file() and capsys.readouterr().out == f"Wrote 6 images (2 pairs x 3 steps) in one grid: {grid}\n"
+    main(["generate", "arithmetic", f"--checkpoint={run_checkpoint}", "--a=[0]", "--b=[1]", "--c=[2]", "--num=3"])
+    grid = run / "generated" / "arithmetic-last" / "grid.png"
+    assert grid.is_file() and capsys.readouterr().out.startswith(f"Wrote 4 images (mean A, mean B, mean C, A - B + C) in one grid: {grid}")
+
+
+def test_a_checkpoint_outside_a_run_writes_beside_itself(checkpoint, tmp_path):
+    loose = tmp_path / "checkpoints" / "model.ckpt"  # a checkpoints/ folder, but no run's config.yaml beside it
+    loose.parent.mkdir()
+    shutil.copy(checkpoint, loose)
+    grid = generate.samples(str(loose), num=2)
+    assert grid == tmp_path / "checkpoints" / "generated" / "samples-model" / "grid.png" and grid.is_file()
+
+
+def test_the_readme_example_draws_only_the_chosen_class(checkpoint, tmp_path):
+    """`--labels [7]` as the README spells it (a separate argument): every sample is a 7."""
+    main(["generate", "samples", "--checkpoint", str(checkpoint), "--labels", "[7]", "--num", "16", "--format", "npz",
+          "--out", str(tmp_path / "sevens")])
+    assert np.load(tmp_path / "sevens" / "samples.npz")["labels"].tolist() == [7] * 16

@@ -23,9 +23,9 @@ def output_activation(name: Activation) -> nn.Module:
 
 
 def one_hot(labels: Tensor | None, num_classes: int, like: Tensor) -> Tensor:
-    """One-hot labels as float (N, K) in the dtype of `like`; (N, 0) when unconditional."""
+    """One-hot labels as float (N, K) in the dtype of `like` (N, D); (N, 0) when unconditional."""
     if num_classes == 0:
-        return like.new_zeros(len(like), 0)
+        return like[:, :0]  # a view: the batch size stays free in a traced graph (lit-gan export)
     if labels is None:
         raise ValueError("this network is conditional: pass class labels")
     return nn.functional.one_hot(labels, num_classes).to(like.dtype)
