@@ -9,12 +9,13 @@ the same DataLoader (TensorDataset, shuffle, drop_last). After a warm-up the two
 Timings are only meaningful on an otherwise idle machine: with other processes busy, extra
 threads wait on each other (see the load average printed at the end; --threads 1 is steadier).
 
-Run:  python bench/overhead.py [--batches 75 --repeats 3 --threads 2]
+Run:  python bench/overhead.py --threads 1   (both standing rows: default and tiny; --width W for another)
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import gzip
 import importlib.resources
 import logging
@@ -23,6 +24,7 @@ import os
 import statistics
 import time
 import warnings
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -47,59 +49,92 @@ def load_images() -> Tensor:
     return torch.from_numpy(table[:, :784].astype(np.float32)).view(-1, *SHAPE) / 127.5 - 1.0
 
 
+def plain_step(g: torch.nn.Module, d: torch.nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+               real: Tensor, latent_dim: int, backward: Any = Tensor.backward) -> None:
+    """The same work as `GAN.training_step` (minus logging): D on real + D on fake.detach(), D's
+    step, then the non-saturating G step on the same fake with D frozen."""
+    fake = g(torch.randn(len(real), latent_dim))
+    s_real, s_fake = d(real), d(fake.detach())
+    loss_d = F.binary_cross_entropy_with_logits(s_real, torch.ones(len(real))) + \
+        F.binary_cross_entropy_with_logits(s_fake, torch.zeros(len(real)))
+    opt_d.zero_grad(set_to_none=True)
+    backward(loss_d)
+    opt_d.step()
+    d.requires_grad_(False)  # what toggled_optimizer(opt_g) does: no grads for D's weights
+    loss_g = F.softplus(-d(fake)).mean()  # -log sigmoid(D(G(z))) = BCE(D(G(z)), 1)
+    opt_g.zero_grad(set_to_none=True)
+    backward(loss_g)
+    opt_g.step()
+    d.requires_grad_(True)
+
+
 def plain_fit(g: torch.nn.Module, d: torch.nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
               loader: DataLoader, epochs: int, per_epoch: int, latent_dim: int) -> None:
-    """The same work as `GAN.training_step` (minus logging), in a plain loop."""
+    """`plain_step` over the loader, in a plain loop."""
     g.train(), d.train()
     for _ in range(epochs):
         for _, (real, _labels) in zip(range(per_epoch), loader):
-            fake = g(torch.randn(len(real), latent_dim))
-            s_real, s_fake = d(real), d(fake.detach())
-            loss_d = F.binary_cross_entropy_with_logits(s_real, torch.ones(len(real))) + \
-                F.binary_cross_entropy_with_logits(s_fake, torch.zeros(len(real)))
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
-            d.requires_grad_(False)  # what toggled_optimizer(opt_g) does: no grads for D's weights
-            loss_g = F.softplus(-d(fake)).mean()  # -log sigmoid(D(G(z))) = BCE(D(G(z)), 1)
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            opt_g.step()
-            d.requires_grad_(True)
+            plain_step(g, d, opt_g, opt_d, real, latent_dim)
 
 
-def lit_fit(model: DCGAN, loader: DataLoader, epochs: int, per_epoch: int) -> float:
-    """Seconds of one `trainer.fit()` (a fresh Trainer, built outside the timing)."""
+class LightningFloor(L.LightningModule):
+    """`plain_step` inside Lightning's loop, through its manual-optimization API (`manual_backward`,
+    its optimizer wrappers): what any GAN trained by a Lightning Trainer pays, before lit_gan adds anything."""
+
+    def __init__(self, g: torch.nn.Module, d: torch.nn.Module, latent_dim: int) -> None:
+        super().__init__()
+        self.g, self.d, self.latent_dim = g, d, latent_dim
+        self.automatic_optimization = False
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        return [torch.optim.Adam(self.g.parameters(), lr=2e-4, betas=(0.5, 0.999)),
+                torch.optim.Adam(self.d.parameters(), lr=2e-4, betas=(0.5, 0.999))]
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        opt_g, opt_d = self.optimizers()
+        plain_step(self.g, self.d, opt_g, opt_d, batch[0], self.latent_dim, self.manual_backward)
+
+
+class Window(L.Callback):
+    """The seconds from the start of training (after the fit's set-up) to its end: the steps alone."""
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.start = time.perf_counter()
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.seconds = time.perf_counter() - self.start
+
+
+def lit_fit(model: L.LightningModule, loader: DataLoader, epochs: int, per_epoch: int) -> tuple[float, float]:
+    """Seconds of one `trainer.fit()` (a fresh Trainer, built outside the timing): the whole call,
+    and its training steps alone (without the fit's fixed set-up and tear-down)."""
+    window = Window()
     trainer = L.Trainer(
         accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False, num_sanity_val_steps=0, max_epochs=epochs, limit_train_batches=per_epoch,
+        callbacks=[window],
     )
     start = time.perf_counter()
     trainer.fit(model, train_dataloaders=loader)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, window.seconds
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--batches", type=int, default=75, help="batches per measurement (> one epoch: equal epochs)")
-    p.add_argument("--repeats", type=int, default=3, help="measurements per side, interleaved")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--width", type=int, default=64, help="DCGAN width (D's first conv channels)")
-    p.add_argument("--warmup", type=int, default=5, help="warm-up batches per side")
-    p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
-    a = p.parse_args()
-    torch.set_num_threads(a.threads)
-    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", ".*(does not have many workers|val_dataloader|LeafSpec).*")
+ROWS = {  # name: (DCGAN width, batch size, batches, target ratio)
+    "default": (64, 64, 75, 0.97),  # the DCGAN config's size: each step hides the loop's fixed cost
+    "tiny": (8, 16, 300, 0.95),  # a tiny model: the fixed cost per step shows (as a small GAN on a GPU would)
+}
+
+
+def measure(width: int, batch_size: int, batches: int, repeats: int, warmup: int) -> dict[str, list[float]]:
+    """Images/s of each side, `repeats` interleaved measurements of `batches` batches: "lit_gan" over its
+    training steps, "lit_gan fit" over the whole `fit()` call (with its fixed set-up), "plain" the loop."""
     torch.manual_seed(0)
-
     loader = DataLoader(TensorDataset(load_images(), torch.zeros(5000, dtype=torch.long)),
-                        batch_size=a.batch_size, shuffle=True, drop_last=True)
-    epochs = math.ceil(a.batches / len(loader))
-    per_epoch = math.ceil(a.batches / epochs)
-    n_images = epochs * per_epoch * a.batch_size
-
-    options = {"width": a.width}
+                        batch_size=batch_size, shuffle=True, drop_last=True)
+    epochs = math.ceil(batches / len(loader))
+    per_epoch = math.ceil(batches / epochs)
+    n_images = epochs * per_epoch * batch_size
+    options = {"width": width}
     model = DCGAN(image_shape=SHAPE, generator=net(DCGANGenerator, **options), discriminator=net(DCGANDiscriminator, **options))
     latent = model.hparams.latent_dim
     g, d = DCGANGenerator(SHAPE, latent, 0, **options), DCGANDiscriminator(SHAPE, 0, 1, **options)
@@ -115,29 +150,57 @@ def main() -> None:
         plain_fit(g, d, opt_g, opt_d, loader, epochs, per_epoch, latent)
         return time.perf_counter() - start
 
-    load_before = os.getloadavg()[0]
-    lit_fit(model, loader, 1, a.warmup)  # warm-up: allocator, oneDNN kernels, Lightning's first fit
-    plain_fit(g, d, opt_g, opt_d, loader, 1, a.warmup, latent)
-    seconds: dict[str, list[float]] = {"lit_gan": [], "plain": []}
-    for _ in range(a.repeats):
-        seconds["lit_gan"].append(lit_fit(model, loader, epochs, per_epoch))
+    floor = LightningFloor(copy.deepcopy(g), copy.deepcopy(d), latent)
+    lit_fit(floor, loader, 1, warmup)
+    lit_fit(model, loader, 1, warmup)  # warm-up: allocator, oneDNN kernels, Lightning's first fit
+    plain_fit(g, d, opt_g, opt_d, loader, 1, warmup, latent)
+    seconds: dict[str, list[float]] = {"lit_gan": [], "lit_gan fit": [], "plain": [], "lightning floor": []}
+    for _ in range(repeats):
+        seconds["lightning floor"].append(lit_fit(floor, loader, epochs, per_epoch)[1])
+        whole, steps = lit_fit(model, loader, epochs, per_epoch)
+        seconds["lit_gan"].append(steps)
+        seconds["lit_gan fit"].append(whole)
         seconds["plain"].append(run_plain())
-    assert torch.get_num_threads() == a.threads, "thread count changed during the run"
+    return {k: [n_images / s for s in v] for k, v in seconds.items()}
 
-    rates = {k: [n_images / s for s in v] for k, v in seconds.items()}
-    med = {k: statistics.median(v) for k, v in rates.items()}
-    ratio = med["lit_gan"] / med["plain"]
-    print("| loop | images/s median | min | max | ratio |\n|---|---:|---:|---:|---:|")
-    for k, v in rates.items():
-        print(f"| {k} | {med[k]:.1f} | {min(v):.1f} | {max(v):.1f} | {med[k] / med['plain']:.3f} |")
-    print(f"\ntorch {torch.__version__}, lightning {L.__version__}, threads {a.threads}, batch {a.batch_size}, "
-          f"image {'x'.join(map(str, SHAPE[1:]))}x{SHAPE[0]}, width {a.width}; "
-          f"{epochs} epoch(s) x {per_epoch} batches x {a.repeats} repeats per side")
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rows", default="default,tiny", help=f"standing rows to measure ({', '.join(ROWS)})")
+    p.add_argument("--width", type=int, help="a custom row instead: DCGAN width (D's first conv channels)")
+    p.add_argument("--batch-size", type=int, default=64, help="the custom row's batch size")
+    p.add_argument("--batches", type=int, default=75, help="the custom row's batches per measurement")
+    p.add_argument("--repeats", type=int, default=3, help="measurements per side, interleaved")
+    p.add_argument("--warmup", type=int, default=5, help="warm-up batches per side")
+    p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.set_flush_denormal(True)  # the sides' weights drift apart: denormal floats would slow one side by chance
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", ".*(does not have many workers|val_dataloader|LeafSpec|logging interval).*")
+    rows = {"custom": (a.width, a.batch_size, a.batches, TARGET)} if a.width else {r: ROWS[r] for r in a.rows.split(",")}
+
+    load_before = os.getloadavg()[0]
+    print("| row | width | batch | batches | lit_gan images/s | plain images/s | ratio (median) | ratio (best runs) "
+          "| ms more per batch | ratio of whole fit() calls | Lightning's floor (plain step in its loop) | lit_gan / floor | target (per step) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for name, (width, batch_size, batches, target) in rows.items():
+        rates = measure(width, batch_size, batches, a.repeats, a.warmup)
+        lit, plain = (statistics.median(rates[k]) for k in ("lit_gan", "plain"))
+        best = max(rates["lit_gan"]) / max(rates["plain"])
+        extra_ms = 1000 * batch_size * (1 / lit - 1 / plain)
+        verdict = f"{'MET' if lit / plain >= target else 'NOT MET'} (>= {target})"
+        fit = statistics.median(rates["lit_gan fit"]) / plain
+        floor = statistics.median(rates["lightning floor"])
+        print(f"| {name} | {width} | {batch_size} | {batches} | {lit:.1f} | {plain:.1f} | {lit / plain:.3f} | {best:.3f} "
+              f"| {extra_ms:.2f} | {fit:.3f} | {floor / plain:.3f} | {lit / floor:.3f} | {verdict} |")
+    assert torch.get_num_threads() == a.threads, "thread count changed during the run"
+    print(f"\ntorch {torch.__version__}, lightning {L.__version__}, threads {a.threads}, image "
+          f"{'x'.join(map(str, SHAPE[1:]))}x{SHAPE[0]}; {a.repeats} interleaved repeats per side, median images/s; "
+          "lit_gan's steps timed from on_train_start to on_train_end (a fit's fixed set-up is not a per-step cost: "
+          "its share is the whole-fit column)")
     print(f"1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs "
           "(noisy timings if it exceeds the thread count)")
-    print(f"ratio of the best runs (max images/s, the least disturbed by other processes): "
-          f"{max(rates['lit_gan']) / max(rates['plain']):.3f}")
-    print(f"target lit_gan >= {TARGET} x plain: {'MET' if ratio >= TARGET else 'NOT MET'} (ratio {ratio:.3f})")
 
 
 if __name__ == "__main__":
