@@ -33,6 +33,7 @@ def number(text):
     return float(text.replace(",", ""))
 
 
+@pytest.mark.integration  # end-to-end: the benchmark's smoke run
 def test_smoke_run_gives_every_row_with_positive_rates_and_a_fid_curve(tmp_path):
     """One smoke run (seconds) checked whole: one test, so that no test process runs it twice."""
     out = tmp_path / "gpu.md"

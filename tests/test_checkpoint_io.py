@@ -68,6 +68,7 @@ checkpoint_io.write_atomically(b"x" * 5000, Path(sys.argv[1]))
 """
 
 
+@pytest.mark.integration  # end-to-end: a subprocess killed mid-write
 def test_a_kill_mid_write_leaves_the_old_file_and_the_next_write_clears_its_leftover(tmp_path):
     target = tmp_path / "last.ckpt"
     target.write_bytes(b"good")

@@ -114,6 +114,7 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] == "lit_gan"))
 """
 
 
+@pytest.mark.integration  # end-to-end: a fresh Python process with torch alone
 def test_torchscript_loads_and_runs_with_torch_alone(exports, checkpoints):
     """One subprocess for the three files: `import torch` and `torch.jit.load` only, lit_gan is
     never imported there. Max abs difference measured: 0 for all three (tolerance 1e-4)."""

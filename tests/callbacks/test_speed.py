@@ -65,6 +65,7 @@ def test_channels_last_hands_d_its_images_in_channels_last(tmp_path):
     assert seen == [False]
 
 
+@pytest.mark.integration  # end-to-end: real fits through TorchDynamo
 def test_compile_keeps_checkpoint_keys_and_training(tmp_path):
     _, plain = fit(tmp_path / "plain")
     callback = Speed(compile=True, compile_options={"backend": "aot_eager"})  # dynamo + AOTAutograd, no C++ build
@@ -88,6 +89,7 @@ def test_compile_falls_back_with_one_warning_when_compilation_fails(tmp_path):
     assert fast.batches_seen == 3 and close(plain, fast, atol=1e-6)
 
 
+@pytest.mark.integration  # end-to-end: real fits through TorchDynamo
 def test_compile_falls_back_when_a_term_needs_what_compiled_code_cannot_do(tmp_path):
     """WGAN-GP's penalty differentiates D's gradients again (double backward): AOTAutograd refuses."""
     callback = Speed(compile=True, compile_options={"backend": "aot_eager"})

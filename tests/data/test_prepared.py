@@ -138,6 +138,7 @@ def test_mismatched_size_or_channels_are_refused_with_the_fix(tmp_path):
     assert Prepared(path=str(out), image_size=16, channels=1).image_shape == (1, 16, 16)
 
 
+@pytest.mark.integration  # end-to-end: lit-gan prepare, fit and validate
 def test_cli_prepares_then_trains_and_validates_from_it(tmp_path, cli_env, capsys):
     from tests.fixtures import TINY_CLI
 
