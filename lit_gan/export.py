@@ -147,6 +147,15 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def recorded_names(checkpoint: dict[str, Any], num_classes: int) -> list[str] | None:
+    """The class names the checkpoint keeps (`class_names`, saved from the data since lit_gan 0.1.x),
+    else those of a built-in dataset it names; None when unknown or not `num_classes` long."""
+    names = checkpoint.get("class_names")
+    if isinstance(names, list) and num_classes and len(names) == num_classes:
+        return [str(n) for n in names]
+    return class_names(checkpoint.get("data"), num_classes)
+
+
 def class_names(data: Any, num_classes: int) -> list[str] | None:
     """The class names of lit_gan's built-in datasets, from what a checkpoint records of its data
     (`checkpoint["data"]`: class and identity arguments); None when unknown (an image folder's
@@ -190,7 +199,7 @@ def sidecar(model: Generative, checkpoint: Path, format: str, file: str) -> dict
         "latent_dim": d,
         "noise": noise,
         "num_classes": k,
-        "class_names": class_names(read_checkpoint(checkpoint, mmap=True).get("data"), k),
+        "class_names": recorded_names(read_checkpoint(checkpoint, mmap=True), k),
         "image_shape": [c, h, w],
         "value_range": [float(v) for v in model.value_range],
         "ema": getattr(model, "generator_ema", None) is not None,

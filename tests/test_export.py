@@ -50,6 +50,8 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
         "cdcgan": _save(tiny(CDCGAN, num_classes=10), folder / "cdcgan.ckpt",
                         data={"class": "EmbeddedMNIST", "args": {"image_size": None, "seed": 0, "val_size": 500}}),
         "r3gan": _save(r3gan, folder / "r3gan.ckpt"),
+        "folder": _save(tiny(CDCGAN, num_classes=3), folder / "folder.ckpt", class_names=["cat", "dog", "owl"],
+                        data={"class": "ImageFolder", "args": {"root": "pets"}}),
     }
 
 
@@ -241,3 +243,22 @@ def test_a_missing_package_says_what_to_install(checkpoints, tmp_path, monkeypat
     with pytest.raises(ValueError, match=r'^--format onnx needs the onnx package: pip install -e "\.\[export\]"'):
         exporter.export(str(checkpoints["dcgan"]), "onnx", out=str(tmp_path / "o"))
     assert not (tmp_path / "o").exists()
+
+
+def test_an_image_folders_class_names_come_from_the_checkpoint(checkpoints, tmp_path):
+    """The names a fit saves from its data (here an ImageFolder's, which no table knows)."""
+    exporter.export(str(checkpoints["folder"]), "safetensors", out=str(tmp_path / "out"))
+    assert json.loads((tmp_path / "out" / SIDECAR).read_text())["class_names"] == ["cat", "dog", "owl"]
+
+
+def test_a_fit_saves_its_datas_class_names(tmp_path, labeled_image_folder):
+    from types import SimpleNamespace
+
+    from lit_gan.data import ImageFolder
+
+    data = ImageFolder(root=str(labeled_image_folder), image_size=8, batch_size=2, num_workers=0)
+    data.setup("fit")
+    model, checkpoint = tiny(CDCGAN, num_classes=2, image_shape=(3, 8, 8)), {"state_dict": {}}
+    model._trainer = SimpleNamespace(datamodule=data)
+    model.on_save_checkpoint(checkpoint)
+    assert checkpoint["class_names"] == ["a", "b"]

@@ -558,6 +558,8 @@ class GAN(L.LightningModule):
         data = getattr(self._trainer, "datamodule", None)
         if callable(getattr(data, "cache_identity", None)):  # what a resume must continue on (plain data)
             checkpoint["data"] = json.loads(json.dumps(data.cache_identity(), default=str))
+        if getattr(data, "class_names", None):  # label i's name, for exports and demos (any dataset, folders too)
+            checkpoint["class_names"] = [str(name) for name in data.class_names]
         checkpoint["training_seed"] = self.training_seed
         checkpoint["terms"] = {t.name: t.state_dict() for t in self.terms if t.state_dict()}
 
