@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import shutil
-import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -14,10 +13,10 @@ import torch
 from PIL import Image
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from lit_gan import demo, generate
+from lit_gan import demo
 from lit_gan.models import CDCGAN
 from tests.conftest import tiny
-from tests.test_demo import get
+from tests.test_demo import get, running
 
 pytestmark = pytest.mark.integration
 
@@ -37,13 +36,7 @@ def server(tmp_path_factory) -> Iterator[demo.Server]:
     path = tmp_path_factory.mktemp("demo") / "cdcgan.ckpt"
     model = tiny(CDCGAN, num_classes=10)
     torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}, path)
-    server = demo.serve(generate.load(path), port=0, title=path.name)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    yield from running(path)
 
 
 @pytest.fixture(scope="module")
