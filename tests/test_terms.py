@@ -101,7 +101,7 @@ def test_penalties_read_the_grad_scaler_under_16_mixed(trainer_kwargs, variant, 
 
     class Probe(variant):
         def on_train_batch_end(self, *args):
-            scales.append(self.grad_scale())
+            scales.append(float(self.grad_scale()))
 
     plugin = MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu"))
     model = tiny(Probe, **options)

@@ -238,10 +238,14 @@ class GAN(L.LightningModule):
         """The probability with which each augmentation applies to a sample: a term's (ada), else 1."""
         return next((t.augment_p for t in self.terms if t.augment_p is not None), 1.0)
 
-    def grad_scale(self) -> float:
-        """The GradScaler's scale under 16-mixed precision, else 1."""
+    def grad_scale(self) -> float | Tensor:
+        """The GradScaler's scale under 16-mixed precision, else 1: its tensor on the device once it
+        has one (`get_scale()` would read it on the host, a synchronization in every D step)."""
         scaler = self._grad_scaler()
-        return float(scaler.get_scale()) if scaler is not None else 1.0
+        if scaler is None:
+            return 1.0
+        scale = getattr(scaler, "_scale", None)  # set by the first scale(); torch keeps it private
+        return scale if isinstance(scale, Tensor) else float(scaler.get_scale())
 
     def _grad_scaler(self) -> torch.amp.GradScaler | None:
         scaler = getattr(self._trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
