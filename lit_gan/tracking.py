@@ -101,8 +101,9 @@ def wandb_logger(run_dir: str | Path, settings: WandbSettings, verbose: bool = T
         tags=settings.tags,
         log_model=settings.log_model,
         mode=mode,
-        # no history/summary table after each command, no colour codes in logs and pipes
-        settings=sys.modules["wandb"].Settings(quiet=True, show_colors=sys.stderr.isatty()),
+        # no history/summary table after each command, no colour codes in logs and pipes; and none of
+        # W&B's own lines when the line above already said where the run is and how to upload it
+        settings=sys.modules["wandb"].Settings(quiet=True, show_colors=sys.stderr.isatty(), silent=bool(reason and verbose)),
     )
     logger._wandb_init.pop("anonymous", None)  # Lightning always passes it; wandb warns that it is unused
     return logger

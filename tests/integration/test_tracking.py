@@ -90,6 +90,8 @@ def test_cli_never_waits_for_input_without_credentials(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "W&B: no API key" in done.stdout
     assert list(tmp_path.glob("*/wandb/offline-run-*"))
+    # that one line says where the run is and how to upload it: none of W&B's own lines repeat it
+    assert not [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("wandb: ")], done.stderr[-2000:]
 
 
 KILLED_RUN = """
