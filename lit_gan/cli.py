@@ -39,7 +39,7 @@ import lit_gan.models  # noqa: F401  (registers the models for --model NAME)
 from lit_gan import nets, progress
 from lit_gan.callbacks import Evaluation, LastCheckpoint, SampleGrid
 from lit_gan.errors import Diverged
-from lit_gan.folders import new_run_dir
+from lit_gan.folders import new_run_dir, run_of
 from lit_gan.checkpoint_io import read_checkpoint
 from lit_gan.data import ImageDataModule
 from lit_gan.distributed import STRATEGIES
@@ -83,14 +83,6 @@ def check_writable(folder: Path) -> None:
     except OSError as error:
         raise PermissionError(f"cannot write to {folder} ({error.strerror}); choose another --runs_dir or "
                               "--trainer.default_root_dir") from None
-
-
-def run_of(ckpt_path: str | Path | None) -> Path | None:
-    """The run directory a checkpoint belongs to (`<run>/checkpoints/x.ckpt` beside `<run>/config.yaml`), if any."""
-    if not ckpt_path:
-        return None
-    folder = Path(ckpt_path).parent
-    return folder.parent if folder.name == "checkpoints" and (folder.parent / "config.yaml").is_file() else None
 
 
 def check_outputs_free(run: Path, checkpoint_dirs: set[Path], ckpt_path: str | None, run_id: str | None) -> None:

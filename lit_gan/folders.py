@@ -21,3 +21,11 @@ def new_run_dir(root: str | Path, name: str) -> Path:
         except FileExistsError:
             continue
     raise AssertionError("unreachable")
+
+
+def run_of(ckpt_path: str | Path | None) -> Path | None:
+    """The run directory a checkpoint belongs to (`<run>/checkpoints/x.ckpt` beside `<run>/config.yaml`), if any."""
+    if not ckpt_path:
+        return None
+    folder = Path(ckpt_path).parent
+    return folder.parent if folder.name == "checkpoints" and (folder.parent / "config.yaml").is_file() else None

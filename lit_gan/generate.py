@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lit_gan.folders import run_of
 from lit_gan.images import save_grid, to_uint8
 from lit_gan.models import GAN, Generative
 from lit_gan.progress import bar
@@ -47,8 +48,6 @@ def load(checkpoint: str | Path, device: str = "cpu", allow: list[str] | None = 
 def beside_run(checkpoint: str | Path, folder: str, what: str) -> Path:
     """Where a command writes when no --out is given: `<run>/<folder>/<what>-<stem>` for a
     checkpoint in a run (`<run>/checkpoints/<stem>.ckpt`), else `<folder>/<what>-<stem>` beside it."""
-    from lit_gan.cli import run_of
-
     path = Path(checkpoint)
     return (run_of(path) or path.parent) / folder / f"{what}-{path.stem}"
 

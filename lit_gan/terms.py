@@ -298,7 +298,8 @@ class AdaptiveAugment(Term):
         if torch.is_grad_enabled() and step.phase == "train":  # D's update (each of its micro-batches)
             assert step.real_out is not None
             logits = step.real_out.logits.detach()
-            self.signal = self.signal.to(logits.device) + torch.stack([logits.sign().sum().double(), logits.new_tensor(len(logits), dtype=torch.float64)])
+            seen = torch.full((), float(len(logits)), dtype=torch.float64, device=logits.device)  # a fill, not a host copy
+            self.signal = self.signal.to(logits.device) + torch.stack([logits.sign().sum().double(), seen])
         return None
 
     @torch.no_grad()

@@ -270,6 +270,7 @@ class GAN(L.LightningModule):
             self._micro_batches = []
             with self._seeded(self.training_seed + self.batches_seen * self.trainer.world_size + self.global_rank):
                 self._train_step(group)
+        # Lightning's own test of "this step is logged" (private; the same steps land in metrics.csv and W&B as before)
         if epoch_ends or self.trainer._logger_connector.should_update_logs or self.trainer.fast_dev_run:
             self.publish()
 
