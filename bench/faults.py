@@ -27,7 +27,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--model=DCGAN", "--data=EmbeddedMNIST", "--model.init_args.generator.init_args.width=8",
-        "--model.init_args.discriminator.init_args.width=8", "--model.init_args.latent_dim=16",
+        "--model.init_args.discriminator.init_args.width=8", "--model.init_args.latent.dim=16",
         "--data.init_args.batch_size=16", "--trainer.limit_train_batches=20", "--trainer.limit_val_batches=0",
         "--evaluation.every_n_epochs=0", "--trainer.accelerator=cpu", "--trainer.enable_progress_bar=false",
         "--trainer.enable_model_summary=false", "--trainer.log_every_n_steps=1", "--seed_everything=3"]
@@ -244,7 +244,7 @@ def corrupt_checkpoints(root: Path, good: Path) -> tuple[str, str]:
 
 def nan_injection(root: Path) -> tuple[str, str]:
     runs = root / "nan"
-    code, out = run("--model=GAN", "--model.init_args.loss=wasserstein", "--model.init_args.opt_g.lr=1e30",
+    code, out = run("--model=GAN", "--model.init_args.objective.loss=wasserstein", "--model.init_args.opt_g.lr=1e30",
                     "--model.init_args.opt_d.lr=1e30", "--trainer.max_epochs=2", f"--runs_dir={runs}")
     ckpts = list(runs.rglob("*.ckpt"))
     finite = all(readable(c) for c in ckpts)

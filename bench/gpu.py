@@ -13,7 +13,7 @@ and torch.compile}. Each row trains on random images resident on the device (no 
   end of the warm-up batches (the first runs Speed's compile) until `--seconds` have passed;
 - plain: the same model, right after, in a hand-written loop: the same networks as Speed left them
   (compiled, channels_last), the same optimizer settings, loss and terms code (the model's
-  `discriminator_loss` / `generator_loss`, ADA's update, the EMA), autocast and a GradScaler as
+  objective's `d_loss` / `g_loss` on a `Step`, ADA's update, the EMA), autocast and a GradScaler as
   Lightning's mixed precision uses them; timed the same way. lit/plain is the loop's overhead.
 
 Peak GPU memory (`torch.cuda.max_memory_allocated`) is reset before each side. A failing row keeps
@@ -160,7 +160,10 @@ def build_model(model: str, image_shape: tuple[int, int, int], smoke: bool) -> A
     kwargs = dict(config(model)["model"].get("init_args") or {})
     if smoke:
         g, d = SMOKE_NETS[model]
-        kwargs.update(generator=g, discriminator=d, latent_dim=16)
+        kwargs.update(generator=g, discriminator=d, latent={**kwargs.get("latent", {}), "dim": 16})
+    for group in ("latent", "objective", "opt_g", "opt_d", "ema"):  # the config's fields over the variant's, as the CLI merges them
+        if isinstance(kwargs.get(group), dict):
+            kwargs[group] = {**CLASSES[model]().hparams[group], **kwargs[group]}
     return CLASSES[model](image_shape=image_shape, **kwargs)
 
 
@@ -261,8 +264,8 @@ def plain_steps(model: Any, batches: Iterator[tuple[Tensor, Tensor]], precision:
     under `16-mixed` a GradScaler scales both losses (and the R1/R2 penalties, via `grad_scale`), and
     forward passes run under autocast like Lightning's mixed-precision plugin runs them."""
     device = model.device
-    if model.hparams.d_steps != 1 or model.hparams.g_steps != 1:
-        raise ValueError("the plain loop does one D and one G step per batch (d_steps = g_steps = 1)")
+    if model.opt_d.steps != 1 or model.opt_g.steps != 1:
+        raise ValueError("the plain loop does one D and one G step per batch (opt_d.steps = opt_g.steps = 1)")
     dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
     if dtype is None and precision != "32-true":
         raise ValueError(f"the plain loop runs 32-true, bf16-mixed and 16-mixed, not {precision}")
@@ -275,18 +278,22 @@ def plain_steps(model: Any, batches: Iterator[tuple[Tensor, Tensor]], precision:
     try:
         for real, labels in batches:
             labels = labels if model.conditional else None
+            index = model.batches_seen + 1
             with autocast():
-                fake = model.generate(labels=labels, z=model.sample_z(len(real)), generator=g)
-                loss_d, _ = model.discriminator_loss(real, fake.detach(), labels)
+                z = model.sample_z(len(real))
+                fake = model.generate(labels=labels, z=z, generator=g)
+                step = model.step("d", real, fake.detach(), labels, z, index=index)
+                loss_d, _ = model.objective.d_loss(step)
             opt_d.zero_grad(set_to_none=True)
             scaler.scale(loss_d).backward()
             scaler.step(opt_d)
             scaler.update()
-            for term in model.terms:
-                term.after_d_step(model)
+            model.objective.after_d_step(step)
             d.requires_grad_(False)  # what toggled_optimizer(opt_g) does
             with autocast():
-                loss_g = model.generator_loss(real, fake, labels)
+                step = model.step("g", real, fake, labels, z, index=index)
+                step.discriminator = model.objective.opponent(step) or step.discriminator
+                loss_g = model.objective.g_loss(step)
             opt_g.zero_grad(set_to_none=True)
             scaler.scale(loss_g).backward()
             scaler.step(opt_g)
@@ -388,7 +395,7 @@ def check_plain_loop(steps: int = 3) -> float:
     shape, latent = (1, 8, 8), 16
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        model = DCGAN(image_shape=shape, latent_dim=latent, generator=net(DCGANGenerator, width=8),
+        model = DCGAN(image_shape=shape, latent={"dim": latent}, generator=net(DCGANGenerator, width=8),
                       discriminator=net(DCGANDiscriminator, width=8))
         reference = copy.deepcopy(model)
         batches = [(torch.rand(8, *shape) * 2 - 1, torch.zeros(8, dtype=torch.long)) for _ in range(steps)]

@@ -136,7 +136,7 @@ def measure(width: int, batch_size: int, batches: int, repeats: int, warmup: int
     n_images = epochs * per_epoch * batch_size
     options = {"width": width}
     model = DCGAN(image_shape=SHAPE, generator=net(DCGANGenerator, **options), discriminator=net(DCGANDiscriminator, **options))
-    latent = model.hparams.latent_dim
+    latent = model.latent_dim
     g, d = DCGANGenerator(SHAPE, latent, 0, **options), DCGANDiscriminator(SHAPE, 0, 1, **options)
     g.load_state_dict(model.generator.state_dict())  # same initial weights
     d.load_state_dict(model.discriminator.state_dict())

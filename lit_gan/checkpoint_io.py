@@ -5,6 +5,9 @@ destination's own folder, fsynced and renamed over the destination. A crash, a k
 disk leaves the previous checkpoint as it was, and no temporary file anywhere else. Reading:
 `torch.load(weights_only=True)` (tensors and plain data only), with one line naming the file
 when it is not a readable checkpoint.
+
+A Trainer writes and reads every checkpoint (the last, the best, Lightning's) this way with
+`L.Trainer(plugins=[SafeCheckpointIO()])`; `lit-gan` passes it to every Trainer it builds.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 import torch
 from lightning.fabric.utilities.cloud_io import _is_local_file_protocol
-from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.plugins.io import CheckpointIO, TorchCheckpointIO
 
 CHUNK = 1 << 20
 
@@ -95,7 +98,8 @@ def _alive(pid: int) -> bool:
 
 
 class SafeCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint IO with atomic local writes and safe reads (remote paths: Lightning's)."""
+    """Lightning's checkpoint IO with atomic local writes and safe reads (remote paths: Lightning's);
+    a Trainer plugin: `L.Trainer(plugins=[SafeCheckpointIO()])`."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
         if not _is_local_file_protocol(path):
@@ -110,8 +114,7 @@ class SafeCheckpointIO(TorchCheckpointIO):
         return read_checkpoint(path, map_location if map_location is not None else "cpu")
 
 
-def install(trainer: Any) -> None:
-    """Give `trainer` the safe checkpoint IO, unless it was given another one on purpose."""
-    strategy = trainer.strategy
-    if type(strategy.checkpoint_io) is TorchCheckpointIO:
-        strategy.checkpoint_io = SafeCheckpointIO()
+def with_safe_io(plugins: Any = None) -> list[Any]:
+    """A Trainer's `plugins` (None, one or a list) plus `SafeCheckpointIO`, unless they hold a checkpoint IO already."""
+    given = [] if plugins is None else list(plugins) if isinstance(plugins, (list, tuple)) else [plugins]
+    return given if any(isinstance(p, CheckpointIO) for p in given) else [*given, SafeCheckpointIO()]

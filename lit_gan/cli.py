@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import enum
 import errno
@@ -23,7 +24,7 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Optional
 
 import yaml
 from jsonargparse import ArgumentError
@@ -37,10 +38,10 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException, SI
 import lit_gan.data  # noqa: F401  (registers the DataModules for --data NAME)
 import lit_gan.models  # noqa: F401  (registers the models for --model NAME)
 from lit_gan import nets, progress
-from lit_gan.callbacks import Evaluation, LastCheckpoint, SampleGrid
+from lit_gan.callbacks import BestCheckpoint, Evaluation, LastCheckpoint, SampleGrid
 from lit_gan.errors import Diverged
 from lit_gan.folders import new_run_dir, run_of
-from lit_gan.checkpoint_io import read_checkpoint
+from lit_gan.checkpoint_io import read_checkpoint, with_safe_io
 from lit_gan.data import ImageDataModule
 from lit_gan.distributed import STRATEGIES
 from lit_gan.models import GAN, legacy
@@ -120,7 +121,7 @@ class TrainedOn:
 
     def check(self, datamodule: Any, resume: bool) -> None:
         shape, classes = tuple(getattr(datamodule, "image_shape", ())), getattr(datamodule, "num_classes", None)
-        fix = f"to train on other data, start a new run with --model.init_args.weights_from {self.path}"
+        fix = f"to train on other data, start a new run with --weights_from {self.path}"
         if self.image_shape is not None and (tuple(self.image_shape), self.num_classes) != (shape, classes):
             raise ValueError(f"{self.path} was trained on {_shape(self.image_shape)} images of {self.num_classes} classes, "
                              f"but the data gives {_shape(shape)} images of {classes} classes; use the run's own data "
@@ -183,18 +184,19 @@ class GANCLI(LightningCLI):
         parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
         parser.add_lightning_class_args(SampleGrid, "samples")
         parser.add_lightning_class_args(Evaluation, "evaluation")
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")  # the best checkpoint, by FID
+        parser.add_lightning_class_args(BestCheckpoint, "checkpoint")  # the best by --checkpoint.monitor (val/fid), in its direction
         parser.add_lightning_class_args(LastCheckpoint, "last_checkpoint")
         parser.link_arguments("evaluation.every_n_epochs", "checkpoint.every_n_epochs")
         parser.set_defaults(
             {
-                "checkpoint.monitor": "val/fid",
-                "checkpoint.mode": "min",
                 "checkpoint.filename": "best-epoch{epoch:03d}",
                 "checkpoint.auto_insert_metric_name": False,
             }
         )
         parser.add_argument("--runs_dir", default="runs", help="Parent folder of the per-run directories.")
+        parser.add_argument("--weights_from", type=Optional[str], default=None,
+                            help="fit: start G and D (and the EMA) from another run's checkpoint (fine-tuning); tensors "
+                                 "whose shape differs keep their fresh values.")
         parser.add_class_arguments(WandbSettings, "wandb")
         from lit_gan.callbacks import PredictionWriter  # `predict` writes its images into the run
 
@@ -256,7 +258,7 @@ class GANCLI(LightningCLI):
             if ignored:
                 rank_zero_warn(f"--ckpt_path {ckpt_path}: the model is rebuilt with the checkpoint's settings; these "
                                f"differ from the given ones and are ignored: {'; '.join(ignored)}. To train with new "
-                               "settings, start a new run with --model.init_args.weights_from instead")
+                               "settings, start a new run with --weights_from instead")
             model = {"class_path": theirs or ours, "init_args": hparams}
             self.config = self.parser.parse_object({command: {"model": model}}, self.config)
 
@@ -284,6 +286,7 @@ class GANCLI(LightningCLI):
         a setting Lightning refuses (an accelerator this machine lacks, say) stops in one line."""
         if config.get("enable_checkpointing") is False:
             callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
+        config = {**config, "plugins": with_safe_io(config.get("plugins"))}  # every checkpoint atomic, read safely
         try:
             return super()._instantiate_trainer(config, callbacks)
         except MisconfigurationException as error:
@@ -297,7 +300,13 @@ class GANCLI(LightningCLI):
         """Checks the model (and the --ckpt_path checkpoint) against the data before anything starts
         (W&B, training)."""
         check = getattr(self.model, "check_data", None)
+        weights_from = self._config().get("weights_from")
         try:
+            if weights_from and self.subcommand != "fit":
+                raise ValueError(f"--weights_from starts a fit from another run's weights; {self.subcommand} reads a "
+                                 f"checkpoint with --ckpt_path {weights_from}")
+            if weights_from:
+                self.model.load_weights(weights_from)
             if self._trained_on is not None:
                 self._trained_on.check(self.datamodule, resume=self.subcommand == "fit")
             if callable(check):
@@ -413,14 +422,21 @@ def _useful(lines: Iterable[str]) -> list[str]:
 
 
 def suggestion(reason: str, class_path: str) -> str:
-    """"; did you mean 'x'?" for an option `class_path` does not take: the nearest of its own
-    arguments, or of its default networks' options (`generator.init_args.width`)."""
+    """"; did you mean 'x'?" for an option `class_path` does not take: where a 0.2 setting moved
+    (`d_steps`: `opt_d.steps`), or the nearest of its own arguments, its settings' fields
+    (`latent.dim`) or its default networks' options (`generator.init_args.width`)."""
     option = re.search(r"Option '(\w+)' is not accepted", reason)
     cls = _import(class_path)
     if not option or cls is None:
         return ""
+    if isinstance(cls, type) and issubclass(cls, GAN) and option.group(1) in {**legacy.MOVED, "weights_from": None}:
+        moved = legacy.MOVED.get(option.group(1))
+        return f"; it moved: --model.init_args.{moved}" if moved else "; it moved: --weights_from (an option of fit)"
     params = [p for klass in cls.__mro__ if "__init__" in vars(klass) for p in inspect.signature(klass.__init__).parameters.values()]
-    names = {p.name: p.name for p in params}  # its own arguments first, then its networks' options
+    names = {p.name: p.name for p in params}  # its own arguments first, then its settings' fields and networks' options
+    for param in params:
+        for field in dataclasses.fields(param.default) if dataclasses.is_dataclass(param.default) else ():
+            names.setdefault(field.name, f"{param.name}.{field.name}")
     for param in params:
         net = _import(param.default["class_path"]) if isinstance(param.default, dict) and "class_path" in param.default else None
         for option_name in inspect.signature(net.__init__).parameters if net else ():

@@ -9,7 +9,7 @@ trains, once:
 - D's step calls D through its wrapper. The gradient penalty's `autograd.grad` (with respect to
   the images) fires no DDP hook; its double-backward part reaches D's weights in D's one backward.
 - G's step calls G through its wrapper and D as the plain network (D is frozen then).
-- The unrolled look-ahead copy of D is a plain network; `average_gradients` syncs its steps.
+- The unrolled look-ahead copy of D is a plain network; `lit_gan.collective.average_gradients` syncs its steps.
 - The EMA generator is never wrapped: G's weights are the same on every process, so is their average.
 - Buffers (batch norm's running statistics) are not broadcast in every wrapper's forward
   (`broadcast_buffers=False`): after each training batch, rank 0's buffers of G, D and the EMA
@@ -27,17 +27,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch.distributed as dist
 from lightning.fabric.strategies import _StrategyRegistry
 from lightning.pytorch.overrides.distributed import _register_ddp_comm_hook, _sync_module_states
 from lightning.pytorch.strategies import DDPStrategy, StrategyRegistry
-from torch import Tensor, nn
+from torch import Tensor
+
+from lit_gan.models.contract import Adversarial
 from torch.distributed.distributed_c10d import _get_default_group
 from torch.distributed.utils import _sync_params_and_buffers
-from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
 NETWORKS = ("generator", "discriminator")
-BUFFERED = (*NETWORKS, "generator_ema")
 BUCKET_BYTES = 250 * 1024 * 1024  # as DDP's own broadcasts
 START_METHODS = {"ddp": "popen", "ddp_spawn": "spawn", "ddp_fork": "fork", "ddp_notebook": "fork"}
 STRATEGIES = {name: f"gan_{name}" for name in START_METHODS}
@@ -48,10 +47,8 @@ class GANDDPStrategy(DDPStrategy):
     """DDP with G and D in separate `DistributedDataParallel` modules (see the module docstring)."""
 
     def configure_ddp(self) -> None:
-        from lit_gan.models import GAN
-
         model = self.lightning_module
-        if not isinstance(model, GAN):  # e.g. the metrics' Classifier: the whole module, as Lightning does
+        if not isinstance(model, Adversarial):  # e.g. the metrics' Classifier: the whole module, as Lightning does
             super().configure_ddp()
             return
         _sync_module_states(model)  # rank 0's EMA and fixed noise too, which no wrapper covers
@@ -61,19 +58,19 @@ class GANDDPStrategy(DDPStrategy):
 
     def training_step(self, *args: Any, **kwargs: Any) -> Any:
         output = super().training_step(*args, **kwargs)
-        if getattr(self.lightning_module, "ddp", None) and not self._ddp_kwargs["broadcast_buffers"]:
+        if isinstance(self.lightning_module, Adversarial) and self.lightning_module.ddp and not self._ddp_kwargs["broadcast_buffers"]:
             self.sync_buffers()
         return output
 
     def sync_buffers(self) -> None:
         """Rank 0's buffers of G, D and the EMA generator to every process, in one coalesced broadcast."""
         model = self.lightning_module
-        buffers: list[Tensor] = [b for name in BUFFERED if (net := getattr(model, name, None)) is not None
+        buffers: list[Tensor] = [b for net in (model.generator, model.discriminator, model.generator_ema) if net is not None
                                  for b in net.buffers()]
         _sync_params_and_buffers(_get_default_group(), buffers, BUCKET_BYTES, src=0)
 
     def _register_ddp_hooks(self) -> None:
-        wrappers = getattr(self.lightning_module, "ddp", None)
+        wrappers = self.lightning_module.ddp if isinstance(self.lightning_module, Adversarial) else None
         if not wrappers:
             super()._register_ddp_hooks()
         elif self.root_device.type == "cuda":  # DDP communication hooks need NCCL, as in Lightning
@@ -81,7 +78,7 @@ class GANDDPStrategy(DDPStrategy):
                 _register_ddp_comm_hook(wrapper, self._ddp_comm_state, self._ddp_comm_hook, self._ddp_comm_wrapper)
 
     def teardown(self) -> None:
-        if getattr(self.lightning_module, "ddp", None):
+        if isinstance(self.lightning_module, Adversarial):
             self.lightning_module.ddp = {}
         super().teardown()
 
@@ -90,19 +87,6 @@ class GANDDPStrategy(DDPStrategy):
         for name, start in START_METHODS.items():
             strategy_registry.register(STRATEGIES[name], cls, description=f"per-network DDP for GANs, start method {start!r}",
                                        start_method=start)
-
-
-def average_gradients(module: nn.Module) -> None:
-    """Average `module`'s gradients over the processes (nothing in one process), in one all-reduce:
-    for a network that takes steps outside DDP, such as the unrolled D's look-ahead copy."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    if grads:
-        flat = _flatten_dense_tensors(grads).div_(dist.get_world_size())
-        dist.all_reduce(flat)
-        for grad, average in zip(grads, _unflatten_dense_tensors(flat, grads)):
-            grad.copy_(average)
 
 
 if "gan_ddp" not in StrategyRegistry:

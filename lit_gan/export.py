@@ -184,7 +184,7 @@ def sidecar(model: Generative, checkpoint: Path, format: str, file: str) -> dict
     from lit_gan.checkpoint_io import read_checkpoint
 
     c, h, w = (int(s) for s in model.hparams.image_shape)
-    d, k = int(model.hparams.latent_dim), model.num_classes if model.conditional else 0
+    d, k = int(model.latent_dim), model.num_classes if model.conditional else 0
     noise = {"distribution": "normal", "mean": 0.0, "std": 1.0} if model.noise == "normal" else \
         {"distribution": "uniform", "low": -1.0, "high": 1.0}
     inputs = [{"name": "z", "dtype": "float32", "shape": ["batch", d]}]

@@ -131,7 +131,7 @@ class _Noise:
 
     def __init__(self, model: Generative, seed: int) -> None:
         self.model, self.generator = model, torch.Generator().manual_seed(seed)
-        self.rows = 16 // math.gcd(16, int(model.hparams.latent_dim))  # rows of z per 16 numbers
+        self.rows = 16 // math.gcd(16, int(model.latent_dim))  # rows of z per 16 numbers
         self.left: Tensor | None = None  # drawn, not yet taken (fewer than `rows` rows)
 
     def take(self, n: int) -> Tensor:

@@ -2,16 +2,18 @@
 
 One sign convention everywhere: the discriminator (or critic) outputs a real-valued score,
 **higher = more real**. No network ends in a sigmoid; the logistic losses apply it themselves.
-A new loss is one class with a D term and a G term, plus one line in `LOSSES`.
+A new loss is one class with a D term and a G term (its arguments: `__init__`), plus one line in `LOSSES`.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from lit_gan.util import construct, parts, require
 
 
 class AdversarialLoss:
@@ -19,6 +21,7 @@ class AdversarialLoss:
     samples. `g_sees_real`: G's term also needs D's scores on the real batch (relativistic
     losses); the loop computes them only then. `logistic`: scores are logits of P(real)."""
 
+    name: str = ""
     logistic: bool = False
     g_sees_real: bool = False
 
@@ -61,10 +64,15 @@ class Wasserstein(AdversarialLoss):
 
 
 class Hinge(Wasserstein):
-    """Lim & Ye 2017 / SNGAN: D minimises max(0, 1 - D(x)) + max(0, 1 + D(G(z))); G as Wasserstein."""
+    """Lim & Ye 2017 / SNGAN: D minimises max(0, m - D(x)) + max(0, m + D(G(z))) with margin m
+    (1 in the papers); G as Wasserstein."""
+
+    def __init__(self, margin: float = 1.0) -> None:
+        require(margin > 0, f"hinge margin must be > 0, got {margin}")
+        self.margin = margin
 
     def d_loss(self, real: Tensor, fake: Tensor) -> Tensor:
-        return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+        return F.relu(self.margin - real).mean() + F.relu(self.margin + fake).mean()
 
 
 class RelativisticPairing(AdversarialLoss):
@@ -85,20 +93,24 @@ class RelativisticPairing(AdversarialLoss):
         return F.softplus(real - fake).mean()
 
 
-LOSSES: dict[str, AdversarialLoss] = {
-    "nonsaturating": NonSaturating(),
-    "minimax": Minimax(),
-    "wasserstein": Wasserstein(),
-    "hinge": Hinge(),
-    "rpgan": RelativisticPairing(),
+LOSSES: dict[str, type[AdversarialLoss]] = {
+    "nonsaturating": NonSaturating,
+    "minimax": Minimax,
+    "wasserstein": Wasserstein,
+    "hinge": Hinge,
+    "rpgan": RelativisticPairing,
 }
-"""Every adversarial loss by the name `--model.init_args.loss` takes."""
+"""Every adversarial loss by the name `objective.loss` takes: `hinge`, or with arguments `{hinge: {margin: 2}}`."""
 
 
-def get(name: str) -> AdversarialLoss:
-    if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)}")
-    return LOSSES[name]
+def build(spec: str | Mapping[str, Mapping[str, Any] | None]) -> AdversarialLoss:
+    """The loss a spec names, built with its arguments."""
+    named = parts(spec)
+    require(len(named) == 1, f"objective.loss names one loss, e.g. hinge or {{hinge: {{margin: 1}}}}; got {spec!r}")
+    (name, args), = named.items()
+    loss = construct("loss", LOSSES, name, args)
+    loss.name = name
+    return loss
 
 
 def input_gradient(critic: Callable[[Tensor], Tensor], x: Tensor, scale: float = 1.0) -> Tensor:

@@ -5,91 +5,27 @@ A model takes them as `terms`, a mapping from a name in `TERMS` to that class's 
     terms: {gradient_penalty: {weight: 10}}          # WGAN-GP
     terms: {label_noise: {flip: 0.1}, unrolled: {steps: 5}}
     terms: {r1: {gamma: 0.05}, r2: {gamma: 0.05}}           # R3GAN (with loss: rpgan)
+    terms: {r1: {gamma: 1, every: 16}}                      # lazy: every 16th batch, weighted by 16
 
-Each term overrides only the hooks it needs and declares what it cannot be combined with in
-`check`. A new regularizer is one class here plus one line in `TERMS`.
+Each term (`lit_gan.objective.Term`) overrides only the hooks it needs, sees only the `Step`,
+and declares what it cannot be combined with in `check`. A new regularizer is one class here
+plus one line in `TERMS`.
 """
 
 from __future__ import annotations
 
 import copy
-import inspect
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple
+import dataclasses
+from typing import Any, Callable, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lit_gan.distributed import average_gradients
+from lit_gan.collective import average_gradients, sum_over_processes
 from lit_gan.losses import gradient_penalty, zero_centred_penalty
-
-if TYPE_CHECKING:
-    from lit_gan.models.base import GAN
-
-
-def require(ok: bool, message: str) -> None:
-    """Stop with `message` (what is wrong and how to fix it) unless `ok`."""
-    if not ok:
-        raise ValueError(message)
-
-
-class Judgement(NamedTuple):
-    """D's view of a batch: adversarial logits (N,) and, with a class head, class logits (N, K)."""
-
-    logits: Tensor
-    classes: Tensor | None = None
-
-
-@dataclass
-class Step:
-    """What the terms see of one D or G loss: the batch, and D's judgements of it.
-    `judge` scores more images with the same D and labels (e.g. interpolates)."""
-
-    model: GAN
-    real: Tensor
-    fake: Tensor
-    labels: Tensor | None
-    judge: Callable[[Tensor], Judgement]
-    real_out: Judgement | None
-    fake_out: Judgement
-    phase: str = "train"  # "lookahead": D's loss on a copy of D (unrolled), not an update of D itself
-
-
-class Term:
-    """One part of the objective. Hooks (all optional):
-    `d_loss` / `g_loss` add to D's / G's loss; `after_d_step` runs after every D update;
-    `opponent` replaces the D that G's loss is computed against; `check` refuses models this
-    term cannot work with; `state_dict` / `load_state_dict` keep a term's running state in
-    checkpoints. `class_head`: D outputs class logits too (and is not told labels).
-    `augment_p`: the probability with which the model's augmentations apply to each sample
-    (None: the term does not set it; without a term that does, they always apply)."""
-
-    name: str = ""
-    class_head: bool = False
-    augment_p: float | Tensor | None = None
-
-    def check(self, model: GAN) -> None:
-        """Raise ValueError when this term makes no sense for `model`."""
-
-    def d_loss(self, step: Step) -> Tensor | None:
-        return None
-
-    def g_loss(self, step: Step) -> Tensor | None:
-        return None
-
-    @torch.no_grad()
-    def after_d_step(self, model: GAN) -> None:
-        pass
-
-    def opponent(self, model: GAN, real: Tensor, fake: Tensor, labels: Tensor | None) -> nn.Module | None:
-        return None
-
-    def state_dict(self) -> dict[str, float]:
-        return {}
-
-    def load_state_dict(self, state: Mapping[str, float]) -> None:
-        pass
+from lit_gan.objective import Judgement, Objective, Step, Term
+from lit_gan.util import check_int, construct, require
 
 
 def has_batch_norm(net: nn.Module) -> bool:
@@ -108,18 +44,18 @@ class GradientPenalty(Term):
         require(weight > 0, f"gradient_penalty weight must be > 0 (remove the term to turn it off), got {weight}")
         self.weight = weight
 
-    def check(self, model: GAN) -> None:
-        require_per_sample_critic(model, "the per-sample gradient penalty")
+    def check(self, objective: Objective, discriminator: nn.Module) -> None:
+        require_per_sample_critic(discriminator, "the per-sample gradient penalty")
 
     def d_loss(self, step: Step) -> Tensor | None:
-        if not torch.is_grad_enabled():  # validation: the loss without the penalty
+        if not step.training:  # validation: the loss without the penalty
             return None
-        return self.weight * gradient_penalty(critic(step), step.real, step.fake, step.model.grad_scale())
+        return self.weight * gradient_penalty(critic(step), step.real, step.fake, step.grad_scale)
 
 
-def require_per_sample_critic(model: GAN, penalty: str) -> None:
+def require_per_sample_critic(discriminator: nn.Module, penalty: str) -> None:
     require(
-        not has_batch_norm(model.discriminator),
+        not has_batch_norm(discriminator),
         f"batch norm in the critic breaks {penalty} (it mixes samples): use a discriminator without it, "
         "e.g. --model.init_args.discriminator.init_args.norm none (or spectral), or R3GANDiscriminator",
     )
@@ -133,24 +69,23 @@ def critic(step: Step) -> Callable[[Tensor], Tensor]:
 class ZeroCentredPenalty(Term):
     """`gamma`/2 * E||grad_x D(x)||^2 at the samples themselves (Mescheder et al. 2018), on the
     real batch (R1) or the generated one (R2); through D's augmentation when there is one.
-    Lazy with `every` > 1 (StyleGAN2): applied on every `every`-th D step only, with gamma * every."""
+    StyleGAN2's lazy R1 is `every: 16` (any term takes it)."""
 
     on_real: bool = True
 
-    def __init__(self, gamma: float = 1.0, every: int = 1) -> None:
+    def __init__(self, gamma: float = 1.0) -> None:
         name = "r1" if self.on_real else "r2"
         require(gamma > 0, f"{name} gamma must be > 0 (remove the term to turn it off), got {gamma}")
-        require(isinstance(every, int) and every >= 1, f"{name} every must be a positive integer (1: every D step), got {every!r}")
-        self.gamma, self.every = gamma, every
+        self.gamma = gamma
 
-    def check(self, model: GAN) -> None:
-        require_per_sample_critic(model, f"the per-sample {self.name} penalty")
+    def check(self, objective: Objective, discriminator: nn.Module) -> None:
+        require_per_sample_critic(discriminator, f"the per-sample {self.name} penalty")
 
     def d_loss(self, step: Step) -> Tensor | None:
-        if not torch.is_grad_enabled() or step.model.batches_seen % self.every:  # validation, or a lazy step
+        if not step.training:
             return None
         x = step.real if self.on_real else step.fake
-        return self.gamma / 2 * self.every * zero_centred_penalty(critic(step), x, step.model.grad_scale())
+        return self.gamma / 2 * zero_centred_penalty(critic(step), x, step.grad_scale)
 
 
 class R1(ZeroCentredPenalty):
@@ -170,17 +105,17 @@ class WeightClipping(Term):
         require(value > 0, f"weight_clipping value must be > 0 (remove the term to turn it off), got {value}")
         self.value = value
 
-    def check(self, model: GAN) -> None:
+    def check(self, objective: Objective, discriminator: nn.Module) -> None:
         require(
-            not any(isinstance(t, GradientPenalty) for t in model.terms),
+            not any(isinstance(t, GradientPenalty) for t in objective.terms),
             "weight clipping and a gradient penalty are two ways to the same Lipschitz constraint and fight "
             "each other: keep one (WGAN: weight_clipping; WGANGP: gradient_penalty)",
         )
-        require(not has_spectral_norm(model.discriminator), "spectral normalisation already bounds the critic; do not clip its weights as well")
+        require(not has_spectral_norm(discriminator), "spectral normalisation already bounds the critic; do not clip its weights as well")
 
     @torch.no_grad()
-    def after_d_step(self, model: GAN) -> None:
-        for p in model.discriminator.parameters():
+    def after_d_step(self, step: Step) -> None:
+        for p in step.discriminator.parameters():
             p.clamp_(-self.value, self.value)
 
 
@@ -194,8 +129,8 @@ class AuxClassifier(Term):
         require(weight > 0, f"aux_classifier weight must be > 0, got {weight}")
         self.weight = weight
 
-    def check(self, model: GAN) -> None:
-        require(model.conditional, "aux_classifier (ACGAN) needs conditional=True: G must be told which class to draw")
+    def check(self, objective: Objective, discriminator: nn.Module) -> None:
+        require(objective.conditional, "aux_classifier (ACGAN) needs conditional=True: G must be told which class to draw")
 
     def _loss(self, judged: Judgement, labels: Tensor | None) -> Tensor:
         assert judged.classes is not None and labels is not None
@@ -233,14 +168,14 @@ class LabelNoise(Term):
             require(0.0 <= value <= 1.0, f"label_noise {key} is a probability and must lie in [0, 1], got {value}")
         self.flip, self.smoothing = flip, smoothing
 
-    def check(self, model: GAN) -> None:
+    def check(self, objective: Objective, discriminator: nn.Module) -> None:
         require(
-            model.loss.logistic,
-            f"label_noise changes the targets of a logistic D; loss={model.hparams.loss!r} has no targets: remove the term",
+            objective.loss.logistic,
+            f"label_noise changes the targets of a logistic D; loss={objective.loss.name!r} has no targets: remove the term",
         )
 
     def d_loss(self, step: Step) -> Tensor | None:
-        if not torch.is_grad_enabled():
+        if not step.training:
             return None
         assert step.real_out is not None
         real, fake = step.real_out.logits, step.fake_out.logits
@@ -251,21 +186,23 @@ class LabelNoise(Term):
 
 class Unrolled(Term):
     """Unrolled GAN (Metz et al. 2017), first-order: G trains against a copy of D advanced
-    `steps` SGD steps (at D's learning rate) on D's full loss; D itself is untouched. In
-    validation (no gradients) G's loss is computed against D as it is."""
+    `steps` SGD steps (at D's learning rate) on D's full loss (phase `lookahead`: the terms'
+    training parts, no running statistics); D itself is untouched. In validation G's loss is
+    computed against D as it is."""
 
     def __init__(self, steps: int = 5) -> None:
-        require(isinstance(steps, int) and steps >= 1, f"unrolled steps must be a positive integer, got {steps!r}")
+        check_int("unrolled steps", steps, 1, "e.g. {unrolled: {steps: 5}}")
         self.steps = steps
 
-    def opponent(self, model: GAN, real: Tensor, fake: Tensor, labels: Tensor | None) -> nn.Module | None:
-        if not torch.is_grad_enabled():
+    def opponent(self, step: Step) -> nn.Module | None:
+        if not step.training:
             return None
-        ahead = copy.deepcopy(model.discriminator).requires_grad_(True)
-        sgd = torch.optim.SGD(ahead.parameters(), lr=model.opt_d.lr)
+        ahead = copy.deepcopy(step.discriminator).requires_grad_(True)
+        sgd = torch.optim.SGD(ahead.parameters(), lr=step.d_lr)
         with torch.enable_grad():
             for _ in range(self.steps):
-                loss, _ = model.discriminator_loss(real, fake.detach(), labels, ahead, phase="lookahead")
+                look = dataclasses.replace(step, phase="lookahead", discriminator=ahead, fake=step.fake.detach())
+                loss, _ = step.objective.d_loss(look)
                 sgd.zero_grad(set_to_none=True)
                 loss.backward()
                 average_gradients(ahead)  # under DDP: look ahead on the global batch, as D steps
@@ -283,19 +220,19 @@ class AdaptiveAugment(Term):
 
     def __init__(self, target: float = 0.6, interval: int = 4, ramp_images: int = 500_000, p: float = 0.0) -> None:
         require(0.0 < target < 1.0, f"ada target is a value of E[sign(D(real))] and must lie in (0, 1), got {target}")
-        require(isinstance(interval, int) and interval >= 1, f"ada interval must be a positive integer (D steps), got {interval!r}")
+        check_int("ada interval", interval, 1, "it counts D steps, e.g. {ada: {interval: 4}}")
         require(ramp_images > 0, f"ada ramp_images must be > 0 (real images for p to go from 0 to 1), got {ramp_images}")
         require(0.0 <= p <= 1.0, f"ada p is a probability and must lie in [0, 1], got {p}")
         self.target, self.interval, self.ramp_images = target, interval, ramp_images
         self.augment_p = torch.tensor(float(p))
         self.signal = torch.zeros(2, dtype=torch.float64)  # sum of sign(D(real)), real images: since the last adjustment
 
-    def check(self, model: GAN) -> None:
-        require(bool(model.augment_policy), "ada adapts how often the augment policy applies: give one, "
-                "e.g. --model.init_args.augment translation,cutout,color")
+    def check(self, objective: Objective, discriminator: nn.Module) -> None:
+        require(bool(objective.augment), "ada adapts how often the augment policy applies: give one, "
+                "e.g. --model.init_args.objective.augment translation,cutout,color")
 
     def d_loss(self, step: Step) -> Tensor | None:
-        if torch.is_grad_enabled() and step.phase == "train":  # D's update (each of its micro-batches)
+        if step.phase == "d":  # D's update (each of its micro-batches)
             assert step.real_out is not None
             logits = step.real_out.logits.detach()
             seen = torch.full((), float(len(logits)), dtype=torch.float64, device=logits.device)  # a fill, not a host copy
@@ -303,17 +240,14 @@ class AdaptiveAugment(Term):
         return None
 
     @torch.no_grad()
-    def after_d_step(self, model: GAN) -> None:
-        self.augment_p = self.augment_p.to(model.device)
-        if (model.batches_seen + 1) % self.interval == 0:  # batches_seen counts this step once it is done
-            totals = self.signal.to(model.device)
-            if model._trainer is not None:
-                totals = model.trainer.strategy.reduce(totals, reduce_op="sum")
-            signs, images = totals.unbind()
+    def after_d_step(self, step: Step) -> None:
+        self.augment_p = self.augment_p.to(step.real.device)
+        if step.every(self.interval):
+            signs, images = sum_over_processes(self.signal.to(step.real.device)).unbind()
             direction = torch.sign(signs / images.clamp(min=1) - self.target)  # 0 when no image was seen
             self.augment_p = (self.augment_p + direction * images / self.ramp_images).clamp(0.0, 1.0).float()
             self.signal = torch.zeros_like(self.signal)
-        model.record({"train/ada_p": self.augment_p})
+        step.log({"ada_p": self.augment_p})
 
     def state_dict(self) -> dict[str, float]:
         signs, images = self.signal.tolist()
@@ -334,20 +268,17 @@ TERMS: dict[str, type[Term]] = {
     "label_noise": LabelNoise,
     "unrolled": Unrolled,
 }
-"""Every term by the name `--model.init_args.terms` takes."""
+"""Every term by the name `--model.init_args.objective.terms` takes."""
 
 
 def build(spec: Mapping[str, Mapping[str, Any] | None]) -> list[Term]:
-    """Terms from {name: arguments}, in the given order."""
+    """Terms from {name: arguments}, in the given order; `every` (any term's) makes it lazy."""
     terms = []
-    for name, args in spec.items():
-        require(name in TERMS, f"unknown term {name!r}; choose from {sorted(TERMS)}")
-        cls = TERMS[name]
-        try:
-            term = cls(**dict(args or {}))
-        except TypeError:
-            takes = ", ".join(p for p in inspect.signature(cls).parameters) or "no arguments"
-            raise ValueError(f"term {name!r} takes {takes}; got {dict(args or {})}") from None
-        term.name = name
+    for name, args in dict(spec).items():
+        args = dict(args or {})
+        every = args.pop("every", 1)
+        check_int(f"{name} every", every, 1, "a term with every k is added on every k-th batch, weighted by k (1: always)")
+        term = construct("term", TERMS, name, args)
+        term.name, term.every = name, every
         terms.append(term)
     return terms

@@ -7,7 +7,6 @@ refused by name and never runs.
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import Any, Iterable, Iterator
 
@@ -18,20 +17,23 @@ class UntrustedCheckpoint(ValueError):
     """A checkpoint names a class that lit_gan does not build from files."""
 
 
-@functools.cache
-def own_classes() -> dict[str, str]:
-    """Import paths of lit_gan's models and networks, the public one (`lit_gan.nets.DCGANGenerator`)
-    and the defining one (`lit_gan.nets.dcgan.DCGANGenerator`), each mapped to the defining one."""
-    from lit_gan import metrics, models, nets
+_OWN: dict[str, str] = {}
 
-    out = {}
-    for package, names in ((models, models.__all__), (nets, nets.__all__), (metrics, ["Classifier"])):
-        for name in names:
-            obj = getattr(package, name)
-            if isinstance(obj, type) and obj.__module__.startswith("lit_gan."):
-                defining = f"{obj.__module__}.{obj.__qualname__}"
-                out |= {f"{package.__name__}.{name}": defining, defining: defining}
-    return out
+
+def trust_classes(package: str, classes: Iterable[Any]) -> None:
+    """Declare `classes`, exported by `package`, lit_gan's own: checkpoints may name them, by the
+    public path (`lit_gan.nets.DCGANGenerator`) or the defining one (`lit_gan.nets.dcgan.DCGANGenerator`).
+    The packages that define them call this (this module imports none of them)."""
+    for cls in classes:
+        if isinstance(cls, type) and cls.__module__.startswith("lit_gan."):
+            defining = f"{cls.__module__}.{cls.__qualname__}"
+            _OWN.update({f"{package}.{cls.__name__}": defining, defining: defining})
+
+
+def own_classes() -> dict[str, str]:
+    """Import paths of lit_gan's models and networks (as declared by `trust_classes`), each mapped
+    to the defining one."""
+    return _OWN
 
 
 def canonical(class_path: Any) -> Any:

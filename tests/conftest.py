@@ -30,7 +30,9 @@ def variant_defaults(cls: type) -> dict[str, Any]:
 
 
 def tiny(cls: type, g: dict[str, Any] | None = None, d: dict[str, Any] | None = None, **kwargs: Any) -> Any:
-    """`cls` with its own networks at width 8 (plus options `g` for G, `d` for D) and a 16-d latent."""
+    """`cls` with its own networks at width 8 (plus options `g` for G, `d` for D) and a 16-d latent
+    (`latent={"noise": "uniform"}` changes the rest of it)."""
+    from lit_gan.models.base import Latent
     from lit_gan.nets import as_spec
 
     defaults = variant_defaults(cls)
@@ -38,7 +40,24 @@ def tiny(cls: type, g: dict[str, Any] | None = None, d: dict[str, Any] | None = 
     for role, options in (("generator", g), ("discriminator", d)):
         spec = as_spec(defaults[role])
         nets[role] = {**spec, "init_args": {**spec["init_args"], "width": 8, **(options or {})}}
-    return cls(**{"latent_dim": LATENT, **nets, **kwargs})
+    latent = kwargs.pop("latent", None)  # a test's own latent settings: a Latent as it is, a mapping over the 16-d one
+    latent = Latent(dim=LATENT) if latent is None else latent if isinstance(latent, Latent) else {"dim": LATENT, **latent}
+    return cls(**{**nets, **kwargs, "latent": latent})
+
+
+def steps(cls: type, d: int | None = None, g: int | None = None) -> dict[str, Any]:
+    """`opt_d` / `opt_g` of variant `cls` with `d` / `g` steps per round, its optimizer settings
+    kept (a Python `opt_d=` replaces the variant's whole): `tiny(WGANGP, **steps(WGANGP, d=1))`."""
+    import dataclasses
+
+    from lit_gan.optim import Optim
+
+    defaults = variant_defaults(cls)
+    out = {}
+    for name, count in (("opt_d", d), ("opt_g", g)):
+        if count is not None:
+            out[name] = dataclasses.replace(Optim.parse(defaults[name]), steps=count)
+    return out
 
 
 @pytest.fixture

@@ -127,7 +127,7 @@ def write_celeba(root: Path, splits: list[int], size: tuple[int, int] = (178, 21
 TINY_MODEL = [
     "--model.init_args.generator.init_args.width=8",
     "--model.init_args.discriminator.init_args.width=8",
-    "--model.init_args.latent_dim=16",
+    "--model.init_args.latent.dim=16",
 ]
 """`lit-gan` arguments for tiny networks (as `tests.conftest.tiny` builds them in Python)."""
 

@@ -15,10 +15,11 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from lit_gan import checkpoint_io
 from lit_gan.callbacks import LastCheckpoint
-from lit_gan.checkpoint_io import SafeCheckpointIO, read_checkpoint, write_atomically
+from lit_gan.checkpoint_io import SafeCheckpointIO, read_checkpoint, with_safe_io, write_atomically
 from lit_gan.metrics import cache
 from lit_gan.metrics.classifier import load_checkpoint as load_classifier
 from lit_gan.models import DCGAN, GAN
@@ -30,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def fit_with_last_checkpoint(tmp_path: Path) -> tuple[L.Trainer, Path]:
     trainer = L.Trainer(default_root_dir=tmp_path, accelerator="cpu", max_epochs=1, limit_train_batches=2,
-                        logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        logger=False, enable_progress_bar=False, enable_model_summary=False, plugins=[SafeCheckpointIO()],
                         callbacks=[LastCheckpoint(dirpath=str(tmp_path / "checkpoints"))])
     trainer.fit(tiny(DCGAN), batches())
     return trainer, tmp_path / "checkpoints" / "last.ckpt"
@@ -55,6 +56,17 @@ def test_a_full_disk_keeps_the_previous_checkpoint_and_says_how_much_space(tmp_p
     assert read_checkpoint(last)["batches_seen"] == 2
     assert sorted(p.name for p in last.parent.iterdir()) == ["last.ckpt"]  # no temporary file beside it
     assert list(scratch.iterdir()) == []  # nor in $TMPDIR
+
+
+def test_the_safe_io_is_a_plugin_given_explicitly_and_a_checkpoint_io_of_ones_own_is_kept():
+    assert type(L.Trainer(logger=False, callbacks=[LastCheckpoint()]).strategy.checkpoint_io) is not SafeCheckpointIO
+    plugins = with_safe_io(None)
+    assert [type(p) for p in plugins] == [SafeCheckpointIO]
+    assert isinstance(L.Trainer(logger=False, plugins=plugins).strategy.checkpoint_io, SafeCheckpointIO)
+    own = TorchCheckpointIO()
+    assert with_safe_io(own) == [own] and with_safe_io([own]) == [own]
+    precision = L.pytorch.plugins.precision.Precision()
+    assert [type(p) for p in with_safe_io(precision)] == [type(precision), SafeCheckpointIO]
 
 
 KILLED_WRITER = """
@@ -116,7 +128,7 @@ def test_an_unreadable_checkpoint_gets_one_line_and_no_unsafe_advice(tmp_path, c
     _, last = fit_with_last_checkpoint(tmp_path / "run")
     broken = tmp_path / "broken.ckpt"
     broken.write_bytes(last.read_bytes()[:3000] if content == "truncated" else content)
-    for load in (read_checkpoint, GAN.load_from_checkpoint, lambda path: tiny(DCGAN, weights_from=str(path))):
+    for load in (read_checkpoint, GAN.load_from_checkpoint, lambda path: tiny(DCGAN).load_weights(str(path))):
         with pytest.raises(ValueError, match=r"broken.ckpt is not a readable lit_gan checkpoint") as error:
             load(broken)
         assert "\n" not in str(error.value) and "weights_only=False" not in str(error.value)

@@ -36,7 +36,7 @@ def checkpoint(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def uniform(tmp_path_factory) -> Path:
-    return _save(tiny(DCGAN, noise="uniform"), tmp_path_factory.mktemp("demo") / "dcgan.ckpt")
+    return _save(tiny(DCGAN, latent={"noise": "uniform"}), tmp_path_factory.mktemp("demo") / "dcgan.ckpt")
 
 
 def running(path: Path) -> Iterator[demo.Server]:

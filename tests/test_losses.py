@@ -17,40 +17,51 @@ def softplus(x: float) -> float:
 def test_logistic_discriminator_loss_matches_hand_computation():
     # -log sigmoid(l) = softplus(-l) for real targets; -log(1 - sigmoid(l)) = softplus(l) for fake ones
     expected = (softplus(-2.0) + softplus(1.0)) / 2 + (softplus(0.5) + softplus(-1.5)) / 2
-    assert LOSSES["nonsaturating"].d_loss(REAL, FAKE).item() == pytest.approx(expected, rel=1e-6)
-    assert LOSSES["minimax"].d_loss(REAL, FAKE).item() == pytest.approx(expected, rel=1e-6)
+    assert LOSSES["nonsaturating"]().d_loss(REAL, FAKE).item() == pytest.approx(expected, rel=1e-6)
+    assert LOSSES["minimax"]().d_loss(REAL, FAKE).item() == pytest.approx(expected, rel=1e-6)
 
 
 def test_generator_losses_match_hand_computation():
-    assert LOSSES["nonsaturating"].g_loss(FAKE).item() == pytest.approx((softplus(-0.5) + softplus(1.5)) / 2, rel=1e-6)
-    assert LOSSES["minimax"].g_loss(FAKE).item() == pytest.approx(-(softplus(0.5) + softplus(-1.5)) / 2, rel=1e-6)
-    assert LOSSES["wasserstein"].g_loss(FAKE).item() == pytest.approx(0.5)
-    assert LOSSES["hinge"].g_loss(FAKE).item() == pytest.approx(0.5)
+    assert LOSSES["nonsaturating"]().g_loss(FAKE).item() == pytest.approx((softplus(-0.5) + softplus(1.5)) / 2, rel=1e-6)
+    assert LOSSES["minimax"]().g_loss(FAKE).item() == pytest.approx(-(softplus(0.5) + softplus(-1.5)) / 2, rel=1e-6)
+    assert LOSSES["wasserstein"]().g_loss(FAKE).item() == pytest.approx(0.5)
+    assert LOSSES["hinge"]().g_loss(FAKE).item() == pytest.approx(0.5)
 
 
 def test_wasserstein_and_hinge_discriminator_losses():
-    assert LOSSES["wasserstein"].d_loss(REAL, FAKE).item() == pytest.approx(-0.5 - 0.5)
+    assert LOSSES["wasserstein"]().d_loss(REAL, FAKE).item() == pytest.approx(-0.5 - 0.5)
     # relu(1-2)=0, relu(1+1)=2 -> 1.0 ; relu(1+0.5)=1.5, relu(1-1.5)=0 -> 0.75
-    assert LOSSES["hinge"].d_loss(REAL, FAKE).item() == pytest.approx(1.75)
+    assert LOSSES["hinge"]().d_loss(REAL, FAKE).item() == pytest.approx(1.75)
 
 
 def test_saturating_generator_gradient_vanishes_where_nonsaturating_does_not():
     # the reason for the non-saturating loss: when D confidently rejects G's samples
     fake = torch.tensor([-8.0], requires_grad=True)
-    (g_sat,) = torch.autograd.grad(LOSSES["minimax"].g_loss(fake), fake)
-    (g_ns,) = torch.autograd.grad(LOSSES["nonsaturating"].g_loss(fake), fake)
+    (g_sat,) = torch.autograd.grad(LOSSES["minimax"]().g_loss(fake), fake)
+    (g_ns,) = torch.autograd.grad(LOSSES["nonsaturating"]().g_loss(fake), fake)
     assert abs(g_sat.item()) < 1e-3 < abs(g_ns.item())
 
 
-def test_unknown_loss_is_rejected_with_the_choices():
-    with pytest.raises(ValueError, match=r"unknown loss 'bogus'; choose one of \['hinge', 'minimax', 'nonsaturating', 'rpgan', 'wasserstein'\]"):
-        losses.get("bogus")
-    assert LOSSES["nonsaturating"].logistic and not LOSSES["hinge"].logistic and not LOSSES["hinge"].g_sees_real
+def test_hinge_margin_is_an_argument():
+    # margin 2: relu(2-2)=0, relu(2+1)=3 -> 1.5 ; relu(2+0.5)=2.5, relu(2-1.5)=0.5 -> 1.5
+    assert losses.build({"hinge": {"margin": 2.0}}).d_loss(REAL, FAKE).item() == pytest.approx(3.0)
+    assert losses.build({"hinge": None}).d_loss(REAL, FAKE).item() == pytest.approx(1.75)  # the papers' margin 1
+
+
+def test_losses_are_built_by_name_and_an_unknown_one_is_rejected_with_the_choices():
+    assert isinstance(losses.build("hinge"), losses.Hinge) and losses.build("hinge").name == "hinge"
+    with pytest.raises(ValueError, match=r"unknown loss 'bogus'; choose from \['hinge', 'minimax', 'nonsaturating', 'rpgan', 'wasserstein'\]"):
+        losses.build("bogus")
+    with pytest.raises(ValueError, match="loss 'wasserstein' takes no arguments"):
+        losses.build({"wasserstein": {"margin": 1.0}})
+    with pytest.raises(ValueError, match="names one loss"):
+        losses.build({"hinge": {}, "wasserstein": {}})
+    assert LOSSES["nonsaturating"]().logistic and not LOSSES["hinge"]().logistic and not LOSSES["hinge"]().g_sees_real
 
 
 # ----- relativistic pairing (RpGAN) -------------------------------------------------------
 def test_rpgan_pairs_real_and_fake_by_batch_index():
-    rp = LOSSES["rpgan"]
+    rp = LOSSES["rpgan"]()
     # pairs (2, 0.5) and (-1, -1.5): D pays softplus(f - r), G pays softplus(r - f)
     assert rp.d_loss(REAL, FAKE).item() == pytest.approx((softplus(-1.5) + softplus(-0.5)) / 2, rel=1e-6)
     assert rp.g_loss(FAKE, REAL).item() == pytest.approx((softplus(1.5) + softplus(0.5)) / 2, rel=1e-6)
@@ -62,7 +73,7 @@ def test_rpgan_pairs_real_and_fake_by_batch_index():
 
 
 def test_rpgan_signs_d_wants_reals_above_fakes_and_g_the_reverse():
-    rp = LOSSES["rpgan"]
+    rp = LOSSES["rpgan"]()
     real, fake = torch.zeros(4, requires_grad=True), torch.zeros(4, requires_grad=True)
     d_grad_real, d_grad_fake = torch.autograd.grad(rp.d_loss(real, fake), (real, fake))
     assert (d_grad_real < 0).all() and (d_grad_fake > 0).all()  # D lowers its loss by scoring reals up, fakes down

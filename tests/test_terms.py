@@ -1,23 +1,35 @@
 """The objective's terms: each hook does what its paper says, and new ones plug in by name."""
 
-import functools
-
 import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
 
 from lit_gan import losses, terms
-from lit_gan.models import ACGAN, DCGAN, R3GAN, WGAN, WGANGP
-from lit_gan.terms import Step, Term, discriminator_targets
-from tests.conftest import tiny
+from lit_gan.models import ACGAN, DCGAN, GAN, R3GAN, WGAN, WGANGP
+from lit_gan.objective import Step, Term
+from lit_gan.terms import discriminator_targets
+from tests.conftest import steps, tiny
 from tests.models.test_base import batches, params
 
 
-R3GAN_OPTIONS = {  # every new option at once: lazy R1, R2, ADA (the EMA ramp-up is R3GAN's default)
-    "augment": "translation,cutout,color",
+R3GAN_OPTIONS = {"objective": {  # every new option at once: lazy R1, R2, ADA (the EMA ramp-up is R3GAN's default)
+    "loss": "rpgan",
     "terms": {"r1": {"gamma": 1.0, "every": 2}, "r2": {"gamma": 1.0}, "ada": {"interval": 1, "ramp_images": 64}},
-}
+    "augment": "translation,cutout,color",
+}}
+
+
+def d_loss(model, real, fake, labels=None, phase="d", index=None):
+    """D's loss and readouts as the loop computes them (phase "d": D's update, "val": validation)."""
+    return model.objective.d_loss(model.step(phase, real, fake, labels, index=index))
+
+
+def g_loss(model, real, fake, labels=None, phase="g"):
+    """G's loss as the loop computes it: against the opponent a term gives (unrolled), else D."""
+    step = model.step(phase, real, fake, labels)
+    step.discriminator = model.objective.opponent(step) or step.discriminator
+    return model.objective.g_loss(step)
 
 
 # ----- gradient penalty ----------------------------------------------------------------
@@ -80,16 +92,15 @@ def test_penalties_unscale_a_grad_scaler_scale(penalty):
     assert penalty(critic, real, fake, scale=65536.0).item() == pytest.approx(penalty(critic, real, fake).item(), rel=1e-5)
 
 
-def test_gradient_penalty_term_is_weighted_and_off_without_grad():
-    model = tiny(WGANGP, terms={"gradient_penalty": {"weight": 3.0}})
+def test_gradient_penalty_term_is_weighted_and_off_in_validation():
+    model = tiny(WGANGP, objective={"loss": "wasserstein", "terms": {"gradient_penalty": {"weight": 3.0}}})
     real, fake = torch.randn(4, 1, 28, 28), torch.randn(4, 1, 28, 28)
     torch.manual_seed(0)
-    _, logs = model.discriminator_loss(real, fake, None)
+    _, logs = d_loss(model, real, fake)
     torch.manual_seed(0)
     raw = losses.gradient_penalty(lambda x: model.discriminator(x), real, fake)
     assert logs["gradient_penalty"].item() == pytest.approx(3.0 * raw.item(), rel=1e-5)
-    with torch.no_grad():
-        assert "gradient_penalty" not in model.discriminator_loss(real, fake, None)[1]  # validation
+    assert "gradient_penalty" not in d_loss(model, real, fake, phase="val")[1]  # validation
 
 
 @pytest.mark.parametrize("variant,options", [(WGANGP, {}), (R3GAN, R3GAN_OPTIONS)], ids=["WGANGP", "R3GAN"])
@@ -112,10 +123,10 @@ def test_penalties_read_the_grad_scaler_under_16_mixed(trainer_kwargs, variant, 
 
 
 # ----- R1, R2 (zero-centred penalties) and ADA --------------------------------------------
-def nonlinear_r3gan(**kwargs):
-    """A tiny R3GAN in float64 whose residual branches are switched on (they start as zeros)."""
+def nonlinear_r3gan(terms, **kwargs):
+    """A tiny R3GAN (RpGAN with `terms`) in float64 whose residual branches are switched on (they start as zeros)."""
     torch.manual_seed(0)
-    model = tiny(R3GAN, **kwargs).double()
+    model = tiny(R3GAN, objective={"loss": "rpgan", "terms": terms}, **kwargs).double()
     for p in model.discriminator.parameters():
         if not p.abs().sum():
             torch.nn.init.normal_(p, 0.0, 0.3)
@@ -134,40 +145,41 @@ def squared_gradient_norms_by_finite_differences(d, x, h=1e-6):
 
 
 def test_r1_and_r2_match_a_finite_difference_check_of_the_gradient_norm():
-    model = nonlinear_r3gan(terms={"r1": {"gamma": 3.0}, "r2": {"gamma": 0.5}}, image_shape=(2, 8, 8))
+    model = nonlinear_r3gan({"r1": {"gamma": 3.0}, "r2": {"gamma": 0.5}}, image_shape=(2, 8, 8))
     real, fake = torch.randn(3, 2, 8, 8, dtype=torch.float64), torch.randn(3, 2, 8, 8, dtype=torch.float64)
-    _, logs = model.discriminator_loss(real, fake, None)
+    _, logs = d_loss(model, real, fake)
     r1 = squared_gradient_norms_by_finite_differences(model.discriminator, real).mean()
     r2 = squared_gradient_norms_by_finite_differences(model.discriminator, fake).mean()
     assert logs["r1"].item() == pytest.approx(3.0 / 2 * r1.item(), rel=1e-5)
     assert logs["r2"].item() == pytest.approx(0.5 / 2 * r2.item(), rel=1e-5)
     assert r1.item() != pytest.approx(r2.item(), rel=1e-2)  # D is not linear: the points matter
-    with torch.no_grad():  # validation: no penalty
-        assert not {"r1", "r2"} & set(model.discriminator_loss(real, fake, None)[1])
+    assert not {"r1", "r2"} & set(d_loss(model, real, fake, phase="val")[1])  # validation: no penalty
 
 
 def test_r1_trains_d_towards_a_flat_gradient_at_the_reals():
-    model = nonlinear_r3gan(terms={"r1": {"gamma": 10.0}})
+    model = nonlinear_r3gan({"r1": {"gamma": 10.0}})
     real = torch.randn(3, 1, 28, 28, dtype=torch.float64)
-    judge = functools.partial(model.judge, labels=None)
-    r1 = model.terms[0].d_loss(Step(model, real, real, None, judge, judge(real), judge(real)))
+    step = model.step("d", real, real, None)
+    step.real_out = step.fake_out = step.judge(real)
+    r1 = model.objective.terms[0].d_loss(step)
     (grad,) = torch.autograd.grad(r1, model.discriminator.features[1].branch[0].weight)
     assert grad.abs().sum() > 0  # the penalty has a graph into D's weights: it is a loss D minimises
 
 
 @pytest.mark.parametrize("every", [1, 3])
 def test_lazy_penalty_applies_every_k_d_steps_with_k_times_the_weight(every):
-    model = nonlinear_r3gan(terms={"r1": {"gamma": 2.0, "every": every}})
+    model = nonlinear_r3gan({"r1": {"gamma": 2.0, "every": every}})
     real, fake = torch.randn(2, 1, 28, 28, dtype=torch.float64), torch.randn(2, 1, 28, 28, dtype=torch.float64)
     full = losses.zero_centred_penalty(model.discriminator, real).item()
     applied = {}
-    for batches_seen in range(7):
+    for batches_seen in range(7):  # the batch whose D step this is: batches_seen + 1 (1-based)
         model.batches_seen = batches_seen
-        _, logs = model.discriminator_loss(real, fake, None)
+        _, logs = d_loss(model, real, fake)
         if "r1" in logs:
-            applied[batches_seen] = logs["r1"].item()
-    assert sorted(applied) == list(range(0, 7, every))
+            applied[batches_seen + 1] = logs["r1"].item()
+    assert sorted(applied) == list(range(every, 8, every))  # batches k, 2k, ...
     assert all(v == pytest.approx(every * 2.0 / 2 * full, rel=1e-6) for v in applied.values())
+    assert all("r1" not in d_loss(model, real, fake, phase="val", index=i)[1] for i in (3, 6))  # validation: never
 
 
 def test_lazy_penalty_counts_d_steps_of_a_real_fit(trainer_kwargs):
@@ -176,22 +188,26 @@ def test_lazy_penalty_counts_d_steps_of_a_real_fit(trainer_kwargs):
     class Counting(terms.R1):
         def d_loss(self, step):
             part = super().d_loss(step)
-            calls.append(part is not None)
+            calls.append((step.phase, step.index, part is not None))
             return part
 
-    model = tiny(R3GAN, terms={})
-    model.terms = [Counting(gamma=1.0, every=2)]
-    model.terms[0].name = "r1"
-    L.Trainer(**{**trainer_kwargs, "limit_train_batches": 5}).fit(model, batches(n=5))
-    assert calls[:5] == [True, False, True, False, True]  # then validation, without the penalty
-    assert not any(calls[5:])
+    model = tiny(R3GAN, objective={"loss": "rpgan", "terms": {}})
+    model.objective.terms = [Counting(gamma=1.0)]
+    model.objective.terms[0].name, model.objective.terms[0].every = "r1", 2
+    L.Trainer(**{**trainer_kwargs, "limit_train_batches": 5}).fit(model, batches(n=5), batches(n=1))
+    # the term is asked on the 2nd and 4th batch only (lazy: the objective skips the others)
+    assert [c for c in calls if c[0] == "d"] == [("d", 2, True), ("d", 4, True)]
+    val = [c for c in calls if c[0] != "d"]
+    assert val and all(phase == "val" and not applied for phase, _, applied in val)  # validation, without the penalty
 
 
 @pytest.mark.parametrize(
     "spec,message",
     [
         ({"r1": {"gamma": 0}}, "r1 gamma must be > 0"),
-        ({"r2": {"every": 0}}, "r2 every must be a positive integer"),
+        ({"r2": {"every": 0}}, "r2 every must be an integer >= 1"),
+        ({"r1": {"every": 2.5}}, "r1 every must be an integer >= 1"),
+        ({"r1": {"gamma": 1, "evry": 2}}, "term 'r1' takes gamma"),
         ({"ada": {"target": 1.5}}, "ada target"),
         ({"ada": {"ramp_images": 0}}, "ada ramp_images must be > 0"),
         ({"ada": {"p": 2}}, "ada p is a probability"),
@@ -205,9 +221,9 @@ def test_bad_penalty_and_ada_settings_are_explained(spec, message):
 def test_r1_r2_refuse_batch_norm_and_ada_needs_a_policy():
     for name in ("r1", "r2"):
         with pytest.raises(ValueError, match=f"batch norm in the critic breaks the per-sample {name} penalty"):
-            tiny(DCGAN, terms={name: {}})
+            tiny(DCGAN, objective={"terms": {name: {}}})
     with pytest.raises(ValueError, match="ada adapts how often the augment policy applies"):
-        tiny(R3GAN, terms={"ada": {}})
+        tiny(R3GAN, objective={"loss": "rpgan", "terms": {"ada": {}}})
 
 
 class ConstantCritic(torch.nn.Module):
@@ -222,7 +238,7 @@ class ConstantCritic(torch.nn.Module):
 
 
 def ada_model(score: float, **ada):
-    model = tiny(R3GAN, augment="translation", terms={"ada": {"interval": 2, "ramp_images": 80, **ada}})
+    model = tiny(R3GAN, objective={"loss": "rpgan", "terms": {"ada": {"interval": 2, "ramp_images": 80, **ada}}, "augment": "translation"})
     model.discriminator = ConstantCritic(score)
     return model
 
@@ -232,7 +248,7 @@ class Record(L.Callback):
         self.p = []
 
     def on_train_batch_end(self, trainer, model, *args):
-        self.p.append(model.augment_p)
+        self.p.append(model.objective.augment_p)
 
 
 @pytest.mark.parametrize("score,start,expected", [(5.0, 0.0, [0.0, 0.2, 0.2, 0.4]), (-5.0, 0.5, [0.5, 0.3, 0.3, 0.1]),
@@ -247,12 +263,13 @@ def test_ada_raises_p_when_d_scores_reals_as_real_and_lowers_it_otherwise(traine
 
 
 def test_ada_probability_reaches_the_augmentation_of_reals_and_fakes_alike():
-    model = tiny(R3GAN, augment="translation", terms={"ada": {}}).train()
+    model = tiny(R3GAN, objective={"loss": "rpgan", "terms": {"ada": {}}, "augment": "translation"}).train()
     x = torch.randn(6, 1, 28, 28)
     plain = model.discriminator(x)
-    assert model.augment_p == 0.0 and torch.equal(model.judge(x, None).logits, plain)  # p = 0: untouched
-    model.terms[0].augment_p = 1.0
-    assert not torch.equal(model.judge(x, None).logits, plain)  # every image D sees goes through judge
+    step = model.step("d", x, x, None)
+    assert model.objective.augment_p == 0.0 and torch.equal(step.judge(x).logits, plain)  # p = 0: untouched
+    model.objective.terms[0].augment_p = 1.0
+    assert not torch.equal(step.judge(x).logits, plain)  # every image D sees goes through judge
 
 
 def test_ada_state_survives_a_checkpoint_and_a_resume_is_exact(trainer_kwargs, tmp_path):
@@ -261,7 +278,8 @@ def test_ada_state_survives_a_checkpoint_and_a_resume_is_exact(trainer_kwargs, t
         trainer.fit(model, batches(n=2), ckpt_path=ckpt_path)
         return trainer
 
-    make = lambda: tiny(R3GAN, augment="translation,cutout", terms={"ada": {"interval": 3, "ramp_images": 500, "p": 0.5}})  # noqa: E731
+    ada = {"ada": {"interval": 3, "ramp_images": 500, "p": 0.5}}
+    make = lambda: tiny(R3GAN, objective={"loss": "rpgan", "terms": ada, "augment": "translation,cutout"})  # noqa: E731
     torch.manual_seed(0)
     straight = make()
     fit(straight, 2)  # adjusts once, at batch 3, from the signs of batches 1 to 3
@@ -270,10 +288,11 @@ def test_ada_state_survives_a_checkpoint_and_a_resume_is_exact(trainer_kwargs, t
     fit(split, 1).save_checkpoint(tmp_path / "half.ckpt")  # two batches' signs pending
     resumed = make()
     fit(resumed, 2, ckpt_path=tmp_path / "half.ckpt")
-    assert resumed.augment_p == straight.augment_p and abs(straight.augment_p - 0.5) == pytest.approx(24 / 500)  # 3 batches of 8
-    assert resumed.terms[0].state_dict() == straight.terms[0].state_dict()
-    loaded = R3GAN.load_from_checkpoint(tmp_path / "half.ckpt")
-    assert loaded.terms[0].state_dict() == split.terms[0].state_dict() and loaded.terms[0].state_dict()["images"] == 16
+    p = straight.objective.augment_p
+    assert resumed.objective.augment_p == p and abs(p - 0.5) == pytest.approx(24 / 500)  # 3 batches of 8
+    assert resumed.objective.terms[0].state_dict() == straight.objective.terms[0].state_dict()
+    loaded = R3GAN.load_from_checkpoint(tmp_path / "half.ckpt").objective.terms[0].state_dict()
+    assert loaded == split.objective.terms[0].state_dict() and loaded["images"] == 16
     weights = lambda m: m.state_dict().items()  # noqa: E731
     assert all(torch.equal(a, b) for (_, a), (_, b) in zip(weights(resumed), weights(straight)))  # the whole run, not just ADA
 
@@ -283,12 +302,13 @@ def test_weight_clipping_bounds_every_critic_weight_after_each_step(trainer_kwar
     bounds = []
 
     class Probe(terms.WeightClipping):
-        def after_d_step(self, model):
-            super().after_d_step(model)
-            bounds.append(max(p.abs().max().item() for p in model.discriminator.parameters()))
+        def after_d_step(self, step):
+            super().after_d_step(step)
+            bounds.append(max(p.abs().max().item() for p in step.discriminator.parameters()))
 
-    model = tiny(WGAN, opt_d={"name": "rmsprop", "lr": 0.05})  # big steps: clipping must act
-    model.terms = [Probe(0.005)]
+    model = tiny(WGAN, opt_d={"name": "rmsprop", "lr": 0.05, "steps": 5})  # big steps: clipping must act
+    model.objective.terms = [Probe(0.005)]
+    model.objective.terms[0].name = "weight_clipping"
     L.Trainer(**trainer_kwargs).fit(model, batches())
     assert len(bounds) == 4 and max(bounds) <= 0.005
     assert max(bounds) == pytest.approx(0.005)  # the bound is reached, so clipping really acted
@@ -299,33 +319,33 @@ def test_aux_classifier_is_cross_entropy_of_logits_in_d_and_g():
     x, fake, y = torch.randn(5, 1, 28, 28), torch.randn(5, 1, 28, 28), torch.tensor([0, 3, 9, 9, 1])
     out = model.discriminator(x)
     assert out.shape == (5, 11)  # one real/fake logit + 10 class logits, D not told the label
-    judged = model.judge(x, y)
+    judged = model.objective.judge(x, y, model.discriminator)
     assert torch.equal(judged.logits, out[:, 0]) and torch.equal(judged.classes, out[:, 1:])
     assert not torch.allclose(out[:, 1:].exp().sum(1), torch.ones(5))  # logits, not probabilities
     ce = lambda images: F.cross_entropy(model.discriminator(images)[:, 1:], y).item()  # noqa: E731
-    _, logs = model.discriminator_loss(x, fake, y)
+    _, logs = d_loss(model, x, fake, y)
     assert logs["aux_classifier"].item() == pytest.approx(ce(x) + ce(fake), rel=1e-5)
-    adversarial = losses.get("nonsaturating").g_loss(model.discriminator(fake)[:, 0])
-    assert model.generator_loss(x, fake, y).item() == pytest.approx(adversarial.item() + ce(fake), rel=1e-5)
+    adversarial = losses.build("nonsaturating").g_loss(model.discriminator(fake)[:, 0])
+    assert g_loss(model, x, fake, y).item() == pytest.approx(adversarial.item() + ce(fake), rel=1e-5)
 
 
 def test_unrolled_opponent_looks_ahead_and_leaves_the_discriminator_exactly_as_before():
     torch.manual_seed(0)
-    model = tiny(DCGAN, terms={"unrolled": {"steps": 3}}, opt_d={"lr": 0.05}).train()
+    model = tiny(DCGAN, objective={"terms": {"unrolled": {"steps": 3}}}, opt_d={"lr": 0.05}).train()
     real, fake = torch.randn(8, 1, 28, 28), model.generate(8)
     state = {k: v.clone() for k, v in model.discriminator.state_dict().items()}
-    ahead = model.terms[0].opponent(model, real, fake, None)
+    ahead = model.objective.terms[0].opponent(model.step("g", real, fake, None))
     assert not all(torch.equal(a, b) for a, b in zip(ahead.parameters(), model.discriminator.parameters()))
-    loss = model.generator_loss(real, fake, None)
+    loss = g_loss(model, real, fake)
     loss.backward()
     assert all(torch.equal(state[k], v) for k, v in model.discriminator.state_dict().items())
     assert all(p.grad is None or not p.grad.abs().sum() for p in model.discriminator.parameters())
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.generator.parameters())
-    plain = losses.get("nonsaturating").g_loss(model.judge(fake, None).logits)
+    plain = losses.build("nonsaturating").g_loss(model.objective.judge(fake, None, model.discriminator).logits)
     assert loss.item() != pytest.approx(plain.item())  # the look-ahead changes what G is trained against
-    with torch.no_grad():  # validation: G's loss against the current D
-        assert model.terms[0].opponent(model, real, fake, None) is None
-        assert model.generator_loss(real, fake.detach(), None).item() == pytest.approx(plain.item(), rel=1e-5)
+    # validation: G's loss against the current D
+    assert model.objective.terms[0].opponent(model.step("val", real, fake, None)) is None
+    assert g_loss(model, real, fake.detach(), phase="val").item() == pytest.approx(plain.item(), rel=1e-5)
 
 
 @pytest.mark.parametrize("p", [0.0, 0.1, 0.5])
@@ -340,11 +360,11 @@ def test_label_flip_flips_the_expected_fraction(p):
 
 
 def test_label_noise_term_equals_bce_with_the_noisy_targets():
-    model = tiny(DCGAN, terms={"label_noise": {"flip": 0.3, "smoothing": 0.1}})
+    model = tiny(DCGAN, objective={"terms": {"label_noise": {"flip": 0.3, "smoothing": 0.1}}})
     real, fake = torch.randn(64, 1, 28, 28), torch.randn(64, 1, 28, 28)
     model.eval()  # batch norm in eval mode: the same logits in both computations
     torch.manual_seed(0)
-    loss, _ = model.discriminator_loss(real, fake, None)
+    loss, _ = d_loss(model, real, fake)
     torch.manual_seed(0)
     t_real, t_fake = discriminator_targets(64, True, 0.3, 0.1), discriminator_targets(64, False, 0.3, 0.1)
     s_real, s_fake = model.discriminator(real), model.discriminator(fake)
@@ -355,13 +375,16 @@ def test_label_noise_term_equals_bce_with_the_noisy_targets():
 
 # ----- extending: a new loss and a new regularizer, each one class + one registry line ------
 class LeastSquares(losses.AdversarialLoss):
-    """LSGAN (Mao et al. 2017): D regresses real to 1 and fake to 0, G pulls its samples to 1."""
+    """LSGAN (Mao et al. 2017): D regresses real to `target` (1) and fake to 0, G pulls its samples to `target`."""
+
+    def __init__(self, target: float = 1.0) -> None:
+        self.target = target
 
     def d_loss(self, real, fake):
-        return 0.5 * ((real - 1) ** 2).mean() + 0.5 * (fake**2).mean()
+        return 0.5 * ((real - self.target) ** 2).mean() + 0.5 * (fake**2).mean()
 
     def g_loss(self, fake, real=None):
-        return 0.5 * ((fake - 1) ** 2).mean()
+        return 0.5 * ((fake - self.target) ** 2).mean()
 
 
 class Drift(Term):
@@ -376,11 +399,11 @@ class Drift(Term):
 
 
 def test_a_new_loss_and_a_new_regularizer_plug_in_by_name(monkeypatch, trainer_kwargs):
-    monkeypatch.setitem(losses.LOSSES, "least_squares", LeastSquares())
+    monkeypatch.setitem(losses.LOSSES, "least_squares", LeastSquares)
     monkeypatch.setitem(terms.TERMS, "drift", Drift)
-    model = tiny(WGANGP, loss="least_squares", terms={"drift": {"eps": 5.0}}, d_steps=1)
+    model = tiny(WGANGP, objective={"loss": "least_squares", "terms": {"drift": {"eps": 5.0}}}, **steps(WGANGP, d=1))
     real, fake = torch.randn(4, 1, 28, 28), torch.randn(4, 1, 28, 28)
-    loss, logs = model.discriminator_loss(real, fake, None)
+    loss, logs = d_loss(model, real, fake)
     s_real, s_fake = model.discriminator(real), model.discriminator(fake)
     drift = 5.0 * s_real.pow(2).mean()
     assert logs["drift"].item() == pytest.approx(drift.item(), rel=1e-5)
@@ -388,4 +411,7 @@ def test_a_new_loss_and_a_new_regularizer_plug_in_by_name(monkeypatch, trainer_k
     d0 = params(model.discriminator)
     L.Trainer(**trainer_kwargs).fit(model, batches())
     assert not all(torch.equal(a, b) for a, b in zip(d0, params(model.discriminator)))
-    assert model.hparams.terms == {"drift": {"eps": 5.0}} and model.hparams.loss == "least_squares"
+    assert model.hparams.objective == {"loss": "least_squares", "terms": {"drift": {"eps": 5.0}}, "augment": ""}
+    assert model.objective.loss.name == "least_squares" and model.opt_d.lr == 1e-4  # WGANGP's Adam kept
+    with_target = tiny(GAN, objective={"loss": {"least_squares": {"target": 0.5}}})  # a loss's arguments by name
+    assert with_target.objective.loss.target == 0.5 and with_target.hparams.objective["loss"] == {"least_squares": {"target": 0.5}}

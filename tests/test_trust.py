@@ -89,7 +89,7 @@ def test_loading_a_planted_checkpoint_runs_nothing_and_names_the_value(planted, 
     message = str(info.value)
     assert len(message.splitlines()) == 1 and str(path) in message and "nothing was imported or run" in message
     assert ("os.system" in message or "subprocess.Popen" in message or SIDE_EFFECT_MODULE in message), message
-    with pytest.raises(UntrustedCheckpoint):  # --model.init_args.weights_from reads the same file
+    with pytest.raises(UntrustedCheckpoint):  # --weights_from (load_weights) reads the same file
         tiny(DCGAN, num_classes=10).load_weights(str(path))
     assert_nothing_ran(marker)
 
@@ -133,11 +133,12 @@ def test_a_users_own_network_loads_only_when_named(tmp_path: Path):
 
 def test_the_check_reads_strings_only_and_knows_lit_gans_own_paths():
     ok = {"generator": {"class_path": "lit_gan.nets.DCGANGenerator", "init_args": {"final_activation": "tanh"}},
-          "discriminator": {"class_path": "lit_gan.nets.dcgan.DCGANDiscriminator"}, "augment": "translation,cutout",
-          "_class_path": "lit_gan.models.WGANGP", "noise": "normal"}
+          "discriminator": {"class_path": "lit_gan.nets.dcgan.DCGANDiscriminator"},
+          "objective": {"loss": "wasserstein", "terms": {"gradient_penalty": {"weight": 10.0}}, "augment": "translation,cutout"},
+          "_class_path": "lit_gan.models.WGANGP", "latent": {"dim": 16, "noise": "normal", "sample_seed": 0}}
     check_hparams(ok, "x.ckpt")  # public and defining import paths of lit_gan's classes pass
     with pytest.raises(UntrustedCheckpoint, match=r"'builtins.eval' \(in hyper_parameters.opt_g.name\)"):
         check_hparams({**ok, "opt_g": {"name": "builtins.eval"}}, "x.ckpt")
-    with pytest.raises(UntrustedCheckpoint, match=r"terms\[1\]"):
-        check_hparams({**ok, "terms": ["a", "shutil.rmtree"]}, "x.ckpt")
+    with pytest.raises(UntrustedCheckpoint, match=r"objective.terms\[1\]"):
+        check_hparams({**ok, "objective": {"terms": ["a", "shutil.rmtree"]}}, "x.ckpt")
     assert named_classes({"model": {"class_path": "my.Model", "init_args": {"g": {"class_path": "my.G"}}}}) == {"my.Model", "my.G"}

@@ -92,7 +92,7 @@ def export_fashion_folder(folder: Path = FOLDER, data_dir: Path = HERE / "data",
 def grid(config: str, label: str, **axes: list[str]) -> list[Run]:
     """The runs of a grid over command-line arguments, e.g. grid(..., lr=[...], batch=[...])."""
     flags = {"lr": ["--model.init_args.opt_g.lr={}", "--model.init_args.opt_d.lr={}"],
-             "batch": ["--data.init_args.batch_size={}"], "d_steps": ["--model.init_args.d_steps={}"],
+             "batch": ["--data.init_args.batch_size={}"], "d_steps": ["--model.init_args.opt_d.steps={}"],
              "width": ["--model.init_args.generator.init_args.width={}", "--model.init_args.discriminator.init_args.width={}"],
              "beta1": ["--model.init_args.opt_g.betas=[{},0.999]", "--model.init_args.opt_d.betas=[{},0.999]"]}
     runs = []

@@ -1,5 +1,6 @@
-"""FID, KID, IS, precision/recall, mode coverage and nearest neighbours of the generator, as a
-Callback: every N epochs during fit, and under ``lit-gan validate`` / ``lit-gan test``."""
+"""The evaluation metrics of the generator (:data:`lit_gan.metrics.registry.METRICS`: FID, KID, IS,
+precision/recall, mode coverage, nearest neighbours, ...), as a Callback: every N epochs during fit,
+and under ``lit-gan validate`` / ``lit-gan test``."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from lit_gan.metrics import cache
 from lit_gan.metrics.classifier import STEPS, load_checkpoint, load_or_train
 from lit_gan.metrics.evaluate import Report, Settings, evaluate
 from lit_gan.metrics.extractors import ClassifierExtractor, FeatureExtractor, InceptionExtractor, inception_weights
-from lit_gan.metrics.modes import mode_metrics
+from lit_gan.metrics.modes import is_stacked, stacked_classifier
+from lit_gan.metrics.registry import declared, directions
 from lit_gan.tracking import log_image
 
 TEST_SEED_OFFSET = 1_000_003
@@ -27,18 +29,14 @@ this: other samples than ``validate``'s, so a test score is not a validation sco
 
 class Evaluation(L.Callback):
     """Evaluates ``model.generate`` (in eval mode: the EMA generator when there is one) against
-    the data module's real images and logs ``{val,test}/<metric>``: ``fid``, ``kid_mean``,
-    ``kid_std``, ``is_mean``, ``is_std``, ``is_real_mean``/``is_real_std`` (the real images' own IS,
-    the reference), ``precision``, ``recall``, ``density``, ``coverage``, ``nn_distance`` (mean
-    distance of a sample to its nearest real image in feature space; ``nn_distance_real``: the
-    same for real images among themselves) and, with class metrics, ``classes_covered``,
-    ``class_kl``, ``classifier_accuracy`` and for conditional models ``label_accuracy``,
-    ``fid_class/<c>`` and ``fid_class_mean``. Data with many discrete modes (a ``mode_samples``
-    attribute: StackedMNIST) adds ``modes``, ``mode_kl`` and the real data's ``modes_real``,
-    ``mode_kl_real`` (:mod:`lit_gan.metrics.modes`); data with an ``evaluation_classifier``
-    supplies its own classifier.
+    the data module's real images and logs ``{val,test}/<name>`` for every value of the metrics in
+    :data:`lit_gan.metrics.registry.METRICS` whose inputs there are (:func:`lit_gan.metrics.evaluate`:
+    the same set without a Trainer). Class metrics come from a classifier of the dataset; on data
+    whose channels stack a single-channel source (``source_data()``: StackedMNIST) it is the
+    source's classifier applied per channel, which also counts the modes of data with many
+    (``mode_samples``).
 
-    Runs in ``on_validation_epoch_end`` (so ``ModelCheckpoint(monitor="val/fid")`` sees it; not
+    Runs in ``on_validation_epoch_end`` (so ``BestCheckpoint(monitor="val/fid")`` sees it; not
     in the sanity check) every ``every_n_epochs`` epochs of a fit, at every ``validate``, and in
     ``on_test_epoch_end``. Validation (fit, ``validate``) measures against ``settings.real_split``
     (the training images by default); ``test`` against the data's test split, always, with other
@@ -135,8 +133,8 @@ class Evaluation(L.Callback):
         if extractor == "classifier" or (self.class_metrics and datamodule.num_classes >= 2):
             if self.classifier_path:
                 net, record = load_checkpoint(self.classifier_path, datamodule, model.device)
-            elif hasattr(datamodule, "evaluation_classifier"):  # data with its own (e.g. StackedMNIST's per channel)
-                net, record = datamodule.evaluation_classifier(self.settings.cache_dir, model.device)
+            elif is_stacked(datamodule):  # StackedMNIST: the source digits' classifier on each channel
+                net, record = stacked_classifier(datamodule, self.settings.cache_dir, model.device)
             else:
                 net, record = load_or_train(datamodule, self.settings.cache_dir, steps=self.classifier_steps,
                                             epochs=self.classifier_epochs, device=model.device, progress=self.progress)
@@ -161,10 +159,6 @@ class Evaluation(L.Callback):
         self.last = evaluate(model, datamodule, features, settings, classifier, record, self.progress)
         if stage == "test":
             self.last.protocol["test_is_val"] = _test_is_val(datamodule)
-        if classifier is not None and getattr(datamodule, "mode_samples", 0):  # data with many modes: count them
-            metrics, protocol = mode_metrics(model, datamodule, classifier, settings)
-            self.last.protocol["modes"] = {**protocol, "digit_accuracy": (record or {}).get("digit_test_accuracy")}
-            self.last.metrics.update(metrics, eval_seconds=self.last.metrics["eval_seconds"] + metrics["mode_seconds"])
         return self.last
 
     # ----- Lightning hooks ----------------------------------------------------------------------
@@ -225,17 +219,14 @@ class Evaluation(L.Callback):
             if not self._protocol_logged:
                 logger.log_hyperparams({"evaluation_protocol": report.protocol})
         self._protocol_logged = True
-        m, p = report.metrics, report.protocol
+        p, better = report.protocol, directions()
         accuracy = p["classifier_accuracy"]
         accuracy = f", classifier test accuracy {accuracy:.4f}" if accuracy is not None else ""
-        beside = f" (classifier FID {m['fid_classifier']:.3f})" if "fid_classifier" in m else ""
         split = f"{p['real_split']} (= val)" if p.get("test_is_val") else p["real_split"]
-        rank_zero_info(f"{stage}: FID {m['fid']:.3f}{beside}, KID {m['kid_mean']:.4f}, IS {m['is_mean']:.2f} ± {m['is_std']:.2f} "
-                       f"(real {m['is_real_mean']:.2f}) [{p['extractor']}, {p['num_fake']} generated vs {p['num_real']} "
-                       f"{split} images {'x'.join(map(str, p['image_shape']))}{accuracy}]")
-        if "modes" in m:
-            rank_zero_info(f"{stage}: {m['modes']:.0f} of {p['modes']['num_modes']} modes, KL {m['mode_kl']:.3f} (real "
-                           f"{m['modes_real']:.0f}, {m['mode_kl_real']:.3f}) [{p['modes']['num_fake']} samples]")
+        shown = ", ".join(f"{key} {value:.4g}" for key, value in report.metrics.items()
+                          if declared(key) == key and better.get(key) is not None)  # qualities, not per class
+        rank_zero_info(f"{stage}: {shown} [{p['extractor']}, {p['num_fake']} generated vs {p['num_real']} {split} images "
+                       f"{'x'.join(map(str, p['image_shape']))}{accuracy}; all in metrics/{name}.json]")
 
 
 def _test_is_val(datamodule: Any) -> bool:

@@ -11,6 +11,8 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
+from lit_gan.models.contract import Adversarial
+
 
 class Speed(Callback):
     """Speed options for a GAN's generator and discriminator, e.g. in a config:
@@ -48,16 +50,15 @@ class Speed(Callback):
 
     @staticmethod
     def networks(pl_module: L.LightningModule) -> tuple[nn.Module, nn.Module]:
-        g, d = getattr(pl_module, "generator", None), getattr(pl_module, "discriminator", None)
-        if not (isinstance(g, nn.Module) and isinstance(d, nn.Module)):
-            raise ValueError(f"Speed works on GANs (a model with .generator and .discriminator), not "
-                             f"{type(pl_module).__name__}; remove the Speed callback for it")
-        return g, d
+        if not isinstance(pl_module, Adversarial):
+            raise ValueError(f"Speed works on GANs (`lit_gan.models.Adversarial`: a model with a generator, a "
+                             f"discriminator and their losses), not {type(pl_module).__name__}; remove the Speed callback for it")
+        return pl_module.generator, pl_module.discriminator
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         g, d = self.networks(pl_module)
         if self.channels_last:
-            for net in (g, d, getattr(pl_module, "generator_ema", None)):
+            for net in (g, d, pl_module.generator_ema):
                 if net is not None:
                     net.to(memory_format=torch.channels_last)
             if self._hook is None:
@@ -84,13 +85,9 @@ class Speed(Callback):
         """D's and G's losses and backward passes on this batch, compiled, with nothing kept."""
         g, d = self.networks(pl_module)
         buffers = [(b, b.detach().clone()) for net in (g, d) for b in net.buffers()]
-        real = batch[0]
-        labels = batch[1] if getattr(pl_module, "conditional", False) else None
         try:
             with torch.random.fork_rng(devices=[]), trainer.precision_plugin.forward_context():
-                fake = pl_module.generate(len(real), labels)
-                loss_d, _ = pl_module.discriminator_loss(real, fake.detach(), labels)
-                loss_g = pl_module.generator_loss(real, fake, labels)
+                loss_d, _, loss_g = pl_module.losses(batch[0], batch[1])  # phase lookahead: no running statistics
                 torch.autograd.backward([loss_d.float(), loss_g.float()])
         except Exception as error:  # a compiler missing or failing, an unsupported op (e.g. double backward)
             self._give_up(g, d, error)

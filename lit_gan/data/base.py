@@ -9,7 +9,6 @@ labels; :meth:`ImageDataModule.on_after_batch_transfer` turns the images into fl
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,12 +22,12 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from lit_gan.util import check_int, download_or_raise
+
 Split = tuple[Tensor, Tensor]
 """An in-memory split: uint8 images (N, C, H, W) and int64 labels (N,)."""
 
 VALUE_RANGES: tuple[tuple[float, float], ...] = ((-1.0, 1.0), (0.0, 1.0))
-DOWNLOAD_TIMEOUT_S: float = 60.0
-"""Socket timeout while downloading, so a blocked network fails instead of hanging."""
 
 
 class ImageDataModule(lightning.LightningDataModule):
@@ -69,12 +68,12 @@ class ImageDataModule(lightning.LightningDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        _check_int("batch_size", batch_size, 1, "e.g. --data.init_args.batch_size 64")
+        check_int("batch_size", batch_size, 1, "e.g. --data.init_args.batch_size 64")
         if image_size is not None:
-            _check_int("image_size", image_size, 4, "e.g. --data.init_args.image_size 32, or leave it unset")
+            check_int("image_size", image_size, 4, "e.g. --data.init_args.image_size 32, or leave it unset")
         if num_workers is not None:
-            _check_int("num_workers", num_workers, 0, "use 0 to load in the main process, or leave it unset")
-        _check_int("predict_size", predict_size, 1, "it is the number of samples to generate")
+            check_int("num_workers", num_workers, 0, "use 0 to load in the main process, or leave it unset")
+        check_int("predict_size", predict_size, 1, "it is the number of samples to generate")
         try:
             vr = (float(value_range[0]), float(value_range[1]))
             ok = len(value_range) == 2 and vr in VALUE_RANGES
@@ -493,24 +492,6 @@ def missing_data_error(name: str, directory: str | Path, files: Sequence[str], h
     )
 
 
-def download_or_raise(download: Callable[[], Any], error: FileNotFoundError) -> None:
-    """Run ``download`` with a socket timeout; on any failure raise ``error`` with the reason."""
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
-    try:
-        download()
-    except Exception as err:  # noqa: BLE001 - any download failure becomes the clear message
-        raise FileNotFoundError(f"{error} (the download failed: {type(err).__name__}: {err})") from err
-    finally:
-        socket.setdefaulttimeout(previous)
-
-
 def seeded_permutation(n: int, seed: int) -> Tensor:
     """A deterministic permutation of range(n) for the given seed."""
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-
-
-def _check_int(name: str, value: Any, minimum: int, hint: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}; {hint}")
-

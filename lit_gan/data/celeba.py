@@ -8,7 +8,8 @@ from typing import Any
 import torchvision
 from torchvision.transforms import v2
 
-from lit_gan.data.base import ImageDataModule, ImageFiles, download_or_raise, missing_data_error
+from lit_gan.data.base import ImageDataModule, ImageFiles, missing_data_error
+from lit_gan.util import download_or_raise
 
 CELEBA_FILES = ("img_align_celeba/", "list_eval_partition.txt")
 SPLITS = {"train": 0, "val": 1, "test": 2}

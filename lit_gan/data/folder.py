@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from torch.utils.data import Subset
 from torchvision.transforms import v2
@@ -37,12 +38,8 @@ class ImageFolder(ImageDataModule):
         channels: 1 (grayscale) or 3 (RGB).
         in_memory: hold all images as a uint8 tensor; None: when at most 20,000 images.
         val_fraction: fraction of images held out (seeded) for validation and test.
-        batch_size: images per batch.
-        value_range: (-1, 1) or (0, 1).
-        num_workers: DataLoader workers (also threads loading the images into memory); None: 0 in
-            memory, else one per CPU (at most 8).
-        predict_size: how many samples ``predict`` generates.
-        seed: seed of the train/val split.
+        kwargs: the base data module's (`ImageDataModule`: batch_size, value_range, num_workers
+            (also threads loading the images into memory), predict_size, seed).
     """
 
     identity_args = (*ImageDataModule.identity_args, "channels", "val_fraction")
@@ -54,18 +51,11 @@ class ImageFolder(ImageDataModule):
         channels: int = 3,
         in_memory: bool | None = None,
         val_fraction: float = 0.1,
-        batch_size: int = 64,
-        value_range: tuple[float, float] = (-1.0, 1.0),
-        num_workers: int | None = None,
-        predict_size: int = 64,
-        seed: int = 0,
+        **kwargs: Any,
     ) -> None:
         if image_size is None:
             raise ValueError("ImageFolder needs image_size (images are resized to image_size x image_size)")
-        super().__init__(
-            data_dir=root, batch_size=batch_size, image_size=image_size, value_range=value_range,
-            num_workers=num_workers, predict_size=predict_size, seed=seed,
-        )
+        super().__init__(data_dir=root, image_size=image_size, **kwargs)
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
         if not 0.0 <= val_fraction < 1.0:

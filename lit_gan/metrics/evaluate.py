@@ -1,7 +1,8 @@
-"""Evaluate a generator against a data module: real reference (cached), samples, every metric.
+"""Evaluate a generator against a data module: real reference (cached), samples, and every
+metric of the registry (:data:`lit_gan.metrics.registry.METRICS`) whose inputs are there.
 
 :func:`evaluate` is what the :class:`~lit_gan.callbacks.Evaluation` callback runs; it works
-without a Trainer too (scripts, benchmarks).
+without a Trainer too (scripts, benchmarks) and returns the same metrics.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import dataclasses
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from functools import cached_property
+from types import MappingProxyType
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -18,98 +21,14 @@ from torch import Tensor
 from lit_gan.errors import Diverged
 from lit_gan.images import to_uint8
 from lit_gan.metrics import cache, scores
-from lit_gan.metrics.extractors import FeatureExtractor, InceptionExtractor
+from lit_gan.metrics.extractors import FeatureExtractor, InceptionExtractor, extract
+from lit_gan.metrics.modes import has_modes, real_modes
+from lit_gan.metrics.registry import METRICS, Metric, declared
+from lit_gan.metrics.settings import Settings
 from lit_gan.progress import bar
 
 REFERENCE_VERSION = 1
 """Bump when the content of cached real references changes."""
-
-
-@dataclass
-class Settings:
-    """What an evaluation computes, and on how many samples (all of it is part of the protocol).
-
-    Args:
-        num_fake: generated samples.
-        num_real: real images of ``real_split`` (a seeded subset; None: the whole split).
-        real_split: the real reference: "train", "val" or "test". The Evaluation callback uses it
-            for validation (fit, validate); its ``test`` always takes "test" (and ``seed`` plus
-            ``lit_gan.callbacks.metrics.TEST_SEED_OFFSET``).
-        batch_size: images per generator / extractor call.
-        kid_subsets: KID is the mean ± std over this many random subsets.
-        kid_subset_size: images per KID subset (capped at the smaller set).
-        is_splits: IS is the mean ± std over this many splits.
-        prc_neighbourhood: k of precision/recall (torch-fidelity's default 3).
-        dc_neighbourhood: k of density/coverage (Naeem et al.'s 5).
-        cover_ratio: a class is covered when its share of the samples is >= cover_ratio x its
-            share of the data (0.25: 2.5% of the samples for one of ten equal classes; keep it
-            above the classifier's confusion, or misclassified samples "cover" classes).
-        neighbour_rows: generated samples in the nearest-neighbour picture, one per row.
-        neighbour_k: real images beside each of them: its nearest in feature space.
-        seed: seed of the noise, the labels asked for and the real subset.
-    """
-
-    num_fake: int = 5000
-    num_real: int | None = 5000
-    real_split: Literal["train", "val", "test"] = "train"
-    batch_size: int = 250
-    kid_subsets: int = 100
-    kid_subset_size: int = 1000
-    is_splits: int = 10
-    prc_neighbourhood: int = 3
-    dc_neighbourhood: int = 5
-    cover_ratio: float = 0.25
-    neighbour_rows: int = 8
-    neighbour_k: int = 3
-    seed: int = 0
-    cache_dir: str | None = None
-
-    def __post_init__(self) -> None:
-        real_ok = self.num_real is None or (_is_int(self.num_real) and self.num_real >= 6)
-        if not (_is_int(self.num_fake) and self.num_fake >= 4 and real_ok):
-            raise ValueError(f"evaluation needs num_fake >= 4 and num_real >= 6 (or None: the whole split); got "
-                             f"{self.num_fake!r}, {self.num_real!r}; raise --evaluation.settings.num_fake / num_real")
-        for name, minimum in _MINIMUMS.items():
-            value = getattr(self, name)
-            if not _is_int(value) or value < minimum:
-                raise ValueError(f"evaluation setting {name} must be an integer >= {minimum}, got {value!r}; set "
-                                 f"--evaluation.settings.{name} (default {_DEFAULTS[name]})")
-        if self.real_split not in ("train", "val", "test"):
-            raise ValueError(f"real_split must be 'train', 'val' or 'test', got {self.real_split!r}; set "
-                             "--evaluation.settings.real_split")
-        if isinstance(self.cover_ratio, bool) or not isinstance(self.cover_ratio, (int, float)) or not self.cover_ratio > 0:
-            raise ValueError(f"cover_ratio must be a number > 0, got {self.cover_ratio!r}; set "
-                             f"--evaluation.settings.cover_ratio (default {_DEFAULTS['cover_ratio']})")
-        k = max(self.prc_neighbourhood, self.dc_neighbourhood, self.neighbour_k)
-        if self.num_fake <= self.prc_neighbourhood or (self.num_real is not None and self.num_real <= k):
-            raise ValueError(f"the neighbourhoods (prc_neighbourhood {self.prc_neighbourhood}, dc_neighbourhood "
-                             f"{self.dc_neighbourhood}, neighbour_k {self.neighbour_k}) need more images than "
-                             f"their size; got num_fake {self.num_fake}, num_real {self.num_real}: raise "
-                             "--evaluation.settings.num_fake / num_real or lower the neighbourhoods")
-
-    @classmethod
-    def parse(cls, value: Settings | Mapping[str, Any]) -> Settings:
-        """`Settings` from itself or from a mapping (as configs deliver it)."""
-        if isinstance(value, cls):
-            return value
-        if not isinstance(value, Mapping):
-            raise TypeError(f"evaluation settings must be a Settings or a mapping of its fields, got "
-                            f"{type(value).__name__}: {value!r}")
-        unknown = sorted(set(value) - set(_DEFAULTS))
-        if unknown:
-            raise ValueError(f"unknown evaluation settings {unknown}; valid: {', '.join(_DEFAULTS)}")
-        return cls(**value)
-
-
-_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Settings)}
-_MINIMUMS: dict[str, int] = {"batch_size": 1, "kid_subsets": 1, "kid_subset_size": 2, "is_splits": 1,
-                             "prc_neighbourhood": 1, "dc_neighbourhood": 1, "neighbour_rows": 1, "neighbour_k": 1,
-                             "seed": 0}
-"""The smallest value of each integer setting but num_fake and num_real (checked together)."""
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass
@@ -124,13 +43,6 @@ class Report:
 
     def as_dict(self) -> dict[str, Any]:
         return {"metrics": self.metrics, "protocol": self.protocol, "class_fractions": self.class_fractions}
-
-
-def extract(extractor: FeatureExtractor, images: Tensor, batch_size: int, desc: str = "") -> tuple[Tensor, Tensor]:
-    """Features and logits of uint8 ``images``, ``batch_size`` at a time (a progress bar named ``desc``)."""
-    chunks = images.split(batch_size)
-    parts = [extractor(chunk) for chunk in bar(chunks, len(chunks), desc, "batch", enabled=bool(desc))]
-    return torch.cat([f for f, _ in parts]), torch.cat([lg for _, lg in parts])
 
 
 def real_reference(datamodule: Any, extractor: FeatureExtractor, settings: Settings,
@@ -192,73 +104,135 @@ def generate(model: Any, n: int, labels: Tensor | None, settings: Settings, valu
     return torch.cat(out)
 
 
+class Inputs:
+    """What metrics read (a :class:`~lit_gan.metrics.registry.Metric` names them as the parameters
+    of its ``compute``), each computed once, on first use:
+
+    - always: ``settings``; ``real``: the extractor's real reference (:func:`real_reference`);
+      ``images``: the uint8 samples; ``features``, ``logits``: the extractor's of the samples;
+      ``nearest``: distances and indices (N, ``neighbour_k``) of each sample's nearest real images;
+      ``values``: the metrics computed before (read-only); ``start``: when the evaluation began;
+    - with a classifier, on labelled data: ``predicted`` (its class of each sample),
+      ``data_fractions`` (the real class histogram) and, for conditional models, ``labels`` (the
+      labels asked for); with a classifier other than the extractor: ``class_features`` and
+      ``class_real`` (its reference); with a classifier record: ``record``;
+    - with a classifier, on data with many discrete modes (``mode_samples``): ``modes``, the
+      classifier's mode of ``mode_samples`` samples (``predicted``), ``num_modes``, the real
+      reference of as many images (``real``) and ``start``.
+    """
+
+    NAMES = ("settings", "real", "images", "features", "logits", "nearest", "values", "start", "predicted",
+             "data_fractions", "labels", "class_features", "class_real", "record", "modes")
+
+    def __init__(self, model: Any, datamodule: Any, extractor: FeatureExtractor, settings: Settings,
+                 classifier: FeatureExtractor | None = None, record: dict[str, Any] | None = None,
+                 progress: bool = False) -> None:
+        self.start = time.perf_counter()
+        self.model, self.datamodule, self.extractor, self.settings = model, datamodule, extractor, settings
+        self.classifier, self.record, self.progress = classifier, record, progress
+        self.real = real_reference(datamodule, extractor, settings, progress)
+        num_classes = datamodule.num_classes if datamodule.num_classes >= 2 else 0
+        self.data_fractions = scores.class_fractions(self.real["labels"], num_classes) if num_classes else None
+        self.labels = None  # the labels a conditional model is asked for, drawn in the data's proportions
+        if bool(getattr(model, "conditional", False)) and self.data_fractions is not None:
+            drawn = torch.Generator().manual_seed(settings.seed)
+            self.labels = torch.multinomial(self.data_fractions.float(), settings.num_fake, replacement=True, generator=drawn)
+        self.images = generate(model, settings.num_fake, self.labels, settings, tuple(model.value_range), progress)
+        self.features, self.logits = extract(extractor, self.images, settings.batch_size,
+                                             "sample features" if progress else "")
+        self.values: Mapping[str, float] = MappingProxyType({})
+
+    def available(self) -> set[str]:
+        """The names of the inputs this evaluation has."""
+        classes = self.classifier is not None and self.data_fractions is not None
+        other = self.classifier is not None and self.classifier is not self.extractor
+        missing = {"predicted": not classes, "data_fractions": not classes, "labels": not classes or self.labels is None,
+                   "class_features": not other, "class_real": not other,
+                   "record": self.classifier is None or (self.record or {}).get("test_accuracy") is None,
+                   "modes": self.classifier is None or not has_modes(self.datamodule)}
+        return {name for name in self.NAMES if not missing.get(name)}
+
+    @cached_property
+    def nearest(self) -> tuple[Tensor, Tensor]:
+        return scores.nearest(self.features, self.real["features"], self.settings.neighbour_k)
+
+    @cached_property
+    def class_outputs(self) -> tuple[Tensor, Tensor]:
+        """The classifier's features and logits of the samples (the extractor's when it is the classifier)."""
+        if self.classifier is None or self.classifier is self.extractor:
+            return self.features, self.logits
+        return extract(self.classifier, self.images, self.settings.batch_size)
+
+    @property
+    def predicted(self) -> Tensor:
+        return self.class_outputs[1].argmax(1)
+
+    @property
+    def class_features(self) -> Tensor:
+        return self.class_outputs[0]
+
+    @cached_property
+    def class_real(self) -> dict[str, Any]:
+        assert self.classifier is not None
+        return real_reference(self.datamodule, self.classifier, self.settings, self.progress)
+
+    @cached_property
+    def modes(self) -> dict[str, Any]:
+        start, n, k = time.perf_counter(), self.datamodule.mode_samples, self.datamodule.num_classes
+        assert self.classifier is not None
+        labels = None
+        if getattr(self.model, "conditional", False):  # uniformly drawn modes
+            labels = torch.randint(0, k, (n,), generator=torch.Generator().manual_seed(self.settings.seed))
+        images = generate(self.model, n, labels, self.settings, tuple(self.model.value_range))
+        predicted = extract(self.classifier, images, self.settings.batch_size)[1].argmax(1)
+        real = real_modes(self.datamodule, self.classifier, self.settings, n)
+        return {"predicted": predicted, "num_modes": k, "real": real, "start": start}
+
+
 def evaluate(model: Any, datamodule: Any, extractor: FeatureExtractor, settings: Settings,
              classifier: FeatureExtractor | None = None, classifier_record: dict[str, Any] | None = None,
              progress: bool = False) -> Report:
-    """Every metric of ``model``'s samples against ``datamodule``'s real images.
+    """Every registered metric (:data:`~lit_gan.metrics.registry.METRICS`) whose inputs there are
+    (:class:`Inputs`), of ``model``'s samples against ``datamodule``'s real images.
 
-    ``extractor`` gives FID, KID, IS, precision/recall, density/coverage and nearest neighbours;
-    ``classifier`` (a dataset classifier, possibly the extractor itself) gives class predictions:
-    mode coverage and, for conditional models (``model.conditional``), label accuracy and
-    per-class FID, and, when it is not the extractor, ``fid_classifier``: FID in its features, beside
-    the extractor's (e.g. Inception's). ``classifier_record["test_accuracy"]`` goes into the protocol.
+    ``extractor`` gives the features (FID, KID, IS, precision/recall, density/coverage, nearest
+    neighbours); ``classifier`` (a dataset classifier, possibly the extractor itself) gives class
+    predictions: mode coverage, label accuracy and per-class FID for conditional models
+    (``model.conditional``), ``fid_classifier`` when it is not the extractor, and the modes of data
+    with many (``mode_samples``). ``classifier_record["test_accuracy"]`` goes into the protocol.
     ``progress``: progress bars for the real statistics, the samples and their features.
     """
-    start = time.perf_counter()
-    ref = real_reference(datamodule, extractor, settings, progress)
-    num_classes = datamodule.num_classes if datamodule.num_classes >= 2 else 0
-    data_fractions = scores.class_fractions(ref["labels"], num_classes) if num_classes else None
-    conditional = bool(getattr(model, "conditional", False)) and data_fractions is not None
-    labels = None
-    if conditional:
-        drawn = torch.Generator().manual_seed(settings.seed)
-        labels = torch.multinomial(data_fractions.float(), settings.num_fake, replacement=True, generator=drawn)
-    images = generate(model, settings.num_fake, labels, settings, tuple(model.value_range), progress)
-    features, logits = extract(extractor, images, settings.batch_size, "sample features" if progress else "")
-    real = ref["features"]
-
-    m: dict[str, float] = {"fid": scores.fid(ref["stats"], scores.fid_statistics(features))}
-    m["kid_mean"], m["kid_std"] = scores.kid(real, features, settings.kid_subsets, settings.kid_subset_size, settings.seed)
-    m["is_mean"], m["is_std"] = scores.inception_score(logits, settings.is_splits, settings.seed)
-    m["is_real_mean"], m["is_real_std"] = ref["inception_score"]
-    m["precision"], m["recall"] = scores.precision_recall(real, features, settings.prc_neighbourhood)
-    m["density"], m["coverage"] = scores.density_coverage(real, features, settings.dc_neighbourhood, ref["radii"])
-    nn_dist, nn_idx = scores.nearest(features, real, settings.neighbour_k)
-    m["nn_distance"], m["nn_distance_real"] = float(nn_dist[:, 0].mean()), ref["nn_distance"]
-
+    inputs = Inputs(model, datamodule, extractor, settings, classifier, classifier_record, progress)
+    has, values = inputs.available(), {}
+    for metric in sorted(METRICS.values(), key=lambda metric: "start" in metric.needs):  # the timing last
+        unknown = [need for need in metric.needs if need not in Inputs.NAMES]
+        if unknown:
+            raise TypeError(f"{type(metric).__name__}.compute asks for {unknown}, which no evaluation has; name "
+                            f"inputs of lit_gan.metrics.evaluate.Inputs: {', '.join(Inputs.NAMES)}")
+        if set(metric.needs) <= has:
+            inputs.values = MappingProxyType(dict(values))
+            values.update(_checked(metric, metric.compute(**{need: getattr(inputs, need) for need in metric.needs})))
+    protocol = _protocol(datamodule, extractor, settings, len(inputs.real["features"]), classifier, classifier_record)
+    if "modes" in vars(inputs):  # the mode samples were drawn
+        modes = inputs.modes
+        protocol["modes"] = {"num_fake": datamodule.mode_samples, "num_real": int(modes["real"]["num_real"]),
+                             "num_modes": modes["num_modes"], "classifier": classifier.name,  # type: ignore[union-attr]
+                             "covered": "at least one sample", "kl": "KL(generated || uniform), nats",
+                             "digit_accuracy": (classifier_record or {}).get("digit_test_accuracy")}
     fractions = None
-    class_logits = logits
-    if classifier is not None and classifier is not extractor:
-        class_ref = real_reference(datamodule, classifier, settings, progress)
-        class_features, class_logits = extract(classifier, images, settings.batch_size)
-        m["fid_classifier"] = scores.fid(class_ref["stats"], scores.fid_statistics(class_features))
-    if classifier is not None and data_fractions is not None:
-        fractions = _class_metrics(m, class_logits.argmax(1), labels, features, ref, data_fractions, settings)
-    neighbours = _neighbours(images, nn_idx, ref, datamodule, settings)
-    m["eval_seconds"] = time.perf_counter() - start
-    protocol = _protocol(datamodule, extractor, settings, len(real), classifier, classifier_record)
-    if protocol.get("classifier_accuracy") is not None:
-        m["classifier_accuracy"] = protocol["classifier_accuracy"]
-    return Report({k: float(v) for k, v in m.items()}, protocol, fractions, neighbours)
+    if "predicted" in has:
+        fractions = scores.class_fractions(inputs.predicted, len(inputs.data_fractions)).tolist()  # type: ignore[arg-type]
+    neighbours = _neighbours(inputs.images, inputs.nearest[1], inputs.real, datamodule, settings)
+    return Report({k: float(v) for k, v in values.items()}, protocol, fractions, neighbours)
 
 
-def _class_metrics(m: dict[str, float], predicted: Tensor, labels: Tensor | None, features: Tensor,
-                   ref: dict[str, Any], data_fractions: Tensor, settings: Settings) -> list[float]:
-    """Adds mode coverage (and for conditional samples, ``labels`` given: label accuracy and
-    per-class label accuracy and FID) to ``m``; returns the predicted-class histogram."""
-    coverage = scores.mode_coverage(predicted, data_fractions, settings.cover_ratio)
-    fractions = coverage.pop("class_fractions")
-    m.update(coverage)
-    if labels is not None:
-        m["label_accuracy"] = scores.label_accuracy(predicted, labels)
-        per_label = scores.label_accuracy_per_class(predicted, labels, len(data_fractions))
-        m.update({f"label_accuracy_class/{c}": v for c, v in per_label.items()})
-        per_class = {c: scores.fid(stats, scores.fid_statistics(features[labels == c]))
-                     for c, stats in ref["class_stats"].items() if int((labels == c).sum()) >= 2}
-        m.update({f"fid_class/{c}": v for c, v in per_class.items()})
-        if per_class:
-            m["fid_class_mean"] = sum(per_class.values()) / len(per_class)
-    return fractions
+def _checked(metric: Metric, values: dict[str, float]) -> dict[str, float]:
+    """``values``, once each name is one the metric declares (so its direction is known)."""
+    undeclared = [name for name in values if declared(name) not in metric.higher_is_better]
+    if undeclared:
+        raise ValueError(f"{type(metric).__name__} returned {undeclared}, which its higher_is_better does not "
+                         f"name; declare each value it returns there (True, False or None)")
+    return values
 
 
 def _neighbours(images: Tensor, nn_idx: Tensor, ref: dict[str, Any], datamodule: Any, settings: Settings) -> Tensor:

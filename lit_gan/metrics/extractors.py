@@ -14,8 +14,9 @@ import torch
 from torch import Tensor, nn
 from torch_fidelity import feature_extractor_inceptionv3 as fidelity_inception
 
-from lit_gan.data.base import download_or_raise
 from lit_gan.metrics.classifier import Classifier, uint8_to_input
+from lit_gan.progress import bar
+from lit_gan.util import download_or_raise
 
 INCEPTION_URL: str = fidelity_inception.URL_INCEPTION_V3
 INCEPTION_FILE = INCEPTION_URL.rsplit("/", 1)[-1]
@@ -48,6 +49,13 @@ class FeatureExtractor:
 
     def extract(self, images: Tensor) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
+
+
+def extract(extractor: FeatureExtractor, images: Tensor, batch_size: int, desc: str = "") -> tuple[Tensor, Tensor]:
+    """Features and logits of uint8 ``images``, ``batch_size`` at a time (a progress bar named ``desc``)."""
+    chunks = images.split(batch_size)
+    parts = [extractor(chunk) for chunk in bar(chunks, len(chunks), desc, "batch", enabled=bool(desc))]
+    return torch.cat([f for f, _ in parts]), torch.cat([lg for _, lg in parts])
 
 
 class ClassifierExtractor(FeatureExtractor):

@@ -1,15 +1,15 @@
 """Mode counts for data with many discrete modes (Stacked MNIST's 1,000): how many modes the
 samples reach (``modes``) and the KL divergence of their mode histogram to the uniform one
-(``mode_kl``), as Metz et al. 2017 and Lin et al. 2018 (PacGAN) report them over 26,000 samples.
+(``mode_kl``), as Metz et al. 2017 and Lin et al. 2018 (PacGAN) report them over 26,000 samples
+(the metric itself is ``Modes`` in :mod:`lit_gan.metrics.registry`).
 
 A sample's mode is read by a digit classifier applied to each channel
-(:class:`StackedClassifier`); a mode counts as reached when at least one sample falls in it.
+(:class:`StackedClassifier`, built from the data's ``source_data()``: the metrics side knows the
+data, never the other way round); a mode counts as reached when at least one sample falls in it.
 """
 
 from __future__ import annotations
 
-import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,8 @@ from torch import Tensor, nn
 
 from lit_gan.metrics import cache
 from lit_gan.metrics.classifier import Classifier, accuracy, load_or_train
-from lit_gan.metrics.evaluate import Settings, extract, generate
-from lit_gan.metrics.extractors import FeatureExtractor
+from lit_gan.metrics.extractors import FeatureExtractor, extract
+from lit_gan.metrics.settings import Settings
 
 MODES_VERSION = 1
 """Bump when the cached real reference of the mode metrics changes."""
@@ -63,6 +63,17 @@ def combine_channels(log_probs: Tensor) -> Tensor:
     for c in range(1, log_probs.shape[1]):
         out = (out[:, :, None] + log_probs[:, c, None, :]).flatten(1)
     return out
+
+
+def has_modes(datamodule: Any) -> bool:
+    """Whether the data has many discrete modes to count (a ``mode_samples`` attribute: StackedMNIST)."""
+    return bool(getattr(datamodule, "mode_samples", 0))
+
+
+def is_stacked(datamodule: Any) -> bool:
+    """Whether the data's channels are images of a single-channel ``source_data()`` (StackedMNIST):
+    its classifier is the source's, applied per channel (:func:`stacked_classifier`)."""
+    return callable(getattr(datamodule, "source_data", None))
 
 
 def stacked_classifier(datamodule: Any, cache_root: str | Path | None = None,
@@ -116,24 +127,3 @@ def real_modes(datamodule: Any, classifier: FeatureExtractor, settings: Settings
     reference = {**summary(modes, datamodule.num_classes), "num_real": len(order)}
     cache.save(reference, path)
     return reference
-
-
-def mode_metrics(model: Any, datamodule: Any, classifier: FeatureExtractor, settings: Settings,
-                 n: int | None = None) -> tuple[dict[str, float], dict[str, Any]]:
-    """``modes`` and ``mode_kl`` of ``n`` samples (default ``datamodule.mode_samples``) and the
-    same of as many real images (``modes_real``, ``mode_kl_real``: the reference), plus the
-    protocol. Conditional models are asked for uniformly drawn modes."""
-    start = time.perf_counter()
-    n = n or datamodule.mode_samples
-    k = datamodule.num_classes
-    labels = None
-    if getattr(model, "conditional", False):
-        labels = torch.randint(0, k, (n,), generator=torch.Generator().manual_seed(settings.seed))
-    images = generate(model, n, labels, settings, tuple(model.value_range))
-    out = summary(extract(classifier, images, settings.batch_size)[1].argmax(1), k)
-    real = real_modes(datamodule, classifier, settings, n)
-    metrics = {**out, "modes_real": real["modes"], "mode_kl_real": real["mode_kl"],
-               "mode_kl_max": math.log(k), "mode_seconds": time.perf_counter() - start}
-    protocol = {"num_fake": n, "num_real": int(real["num_real"]), "num_modes": k, "classifier": classifier.name,
-                "covered": "at least one sample", "kl": "KL(generated || uniform), nats"}
-    return {key: float(v) for key, v in metrics.items()}, protocol

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 from lit_gan.models.dcgan import DCGAN
+from lit_gan.objective import ObjectiveSpec
 
 
 class ACGAN(DCGAN):
@@ -12,6 +13,7 @@ class ACGAN(DCGAN):
     class logits (the `aux_classifier` term): both minimise the class loss as well."""
 
     def __init__(
-        self, conditional: bool = True, terms: Mapping[str, Mapping[str, Any] | None] = {"aux_classifier": {"weight": 1.0}}, **kwargs: Any
+        self, conditional: bool = True, objective: ObjectiveSpec = ObjectiveSpec(terms={"aux_classifier": {"weight": 1.0}}),
+        **kwargs: Any,
     ) -> None:
-        super().__init__(conditional=conditional, terms=terms, **kwargs)
+        super().__init__(conditional=conditional, objective=objective, **kwargs)

@@ -1,46 +1,67 @@
 """`GAN`: the one training loop. Every variant is this class with other defaults.
 
-Each training batch makes one discriminator step; every `d_steps` batches the generator
-takes `g_steps` steps. `self.batches_seen` (saved with checkpoints) drives that schedule:
+Each round of training is `opt_d.steps` batches, each with one discriminator step, then
+`opt_g.steps` generator steps. `self.batches_seen` (saved with checkpoints) drives that schedule:
 Lightning's `global_step` counts optimizer steps (two or more per batch here), so
 `--trainer.max_steps` counts D and G updates together; prefer `max_epochs` or
 `limit_train_batches`.
 
-What the loop trains is given to it: the networks (`generator`, `discriminator`), the
-adversarial loss (a name in `lit_gan.losses.LOSSES`) and the extra terms (names in
-`lit_gan.terms.TERMS`). The step below only asks the terms for their parts.
+What the loop trains is given to it: the networks (`generator`, `discriminator`) and the
+objective (`lit_gan.objective`: the adversarial loss, the terms, D's augmentation). The loop
+hands the objective a `Step` for each loss and keeps the rest: the schedule, accumulation,
+clipping, EMA, seeding, logging and checkpoints.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import functools
+import inspect
 import json
 import os
 import time
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal, Mapping
+from typing import Any, Callable, Iterable, Iterator, Literal, Mapping
 
 import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 
-from lit_gan import losses, nets
-from lit_gan.augment import diff_augment, parse_policy
-from lit_gan.callbacks.accumulation import AccumulationSchedule
+from lit_gan import losses, nets, terms
+from lit_gan.augment import parse_policy
 from lit_gan.errors import Diverged
 from lit_gan.hardware import warn_if_bf16_is_emulated
 from lit_gan.models import legacy
-from lit_gan.models.checks import check_callbacks, check_model
+from lit_gan.models.checks import AccumulationSchedule, check_callbacks
 from lit_gan.nets import DiscriminatorFactory, GeneratorFactory, net
-from lit_gan.optim import Optim
-from lit_gan.terms import Judgement, Step, build, require
+from lit_gan.objective import Objective, ObjectiveSpec, Phase, Step
+from lit_gan.optim import EMA, Optim
+from lit_gan.util import check_int, parse, require
 
 Batch = tuple[Tensor, Tensor]
+
+
+@dataclass(frozen=True)
+class Latent:
+    """G's input.
+
+    Args:
+        dim: size of z.
+        noise: z ~ N(0, I) ("normal") or U(-1, 1) ("uniform").
+        sample_seed: seed of the fixed noise behind sample grids and `predict`.
+    """
+
+    dim: int = 100
+    noise: Literal["normal", "uniform"] = "normal"
+    sample_seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_int("latent dim", self.dim, 1, "e.g. --model.init_args.latent.dim 100")
+        require(self.noise in ("normal", "uniform"), f"latent noise must be 'normal' or 'uniform', got {self.noise!r}")
+        check_int("latent sample_seed", self.sample_seed, 0, "any seed >= 0")
 
 
 class GAN(L.LightningModule):
@@ -53,24 +74,15 @@ class GAN(L.LightningModule):
         image_shape: (C, H, W); the CLI links it from the data.
         num_classes: classes in the data (0: no labels); the CLI links it from the data.
         conditional: feed labels to G (and to D, unless a term gives D a class head).
-        generator: G's class and options (`lit_gan.nets`), built with (image_shape, latent_dim, classes).
+        generator: G's class and options (`lit_gan.nets`), built with (image_shape, latent.dim, classes).
         discriminator: D's class and options, built with (image_shape, classes, outputs).
-        latent_dim: size of z.
-        noise: z ~ N(0, I) ("normal") or U(-1, 1) ("uniform").
-        loss: adversarial loss, a name in `lit_gan.losses.LOSSES`: "nonsaturating" (-log D(G(z))),
-            "minimax" (log(1 - D(G(z)))), "wasserstein", "hinge".
-        terms: regularizers and extras, {name in `lit_gan.terms.TERMS`: arguments}, e.g.
-            {gradient_penalty: {weight: 10}}, {label_noise: {flip: 0.1}}, {unrolled: {steps: 5}}.
-        d_steps: discriminator steps per generator update.
-        g_steps: generator steps per update.
-        opt_g, opt_d: optimizer settings for G and D.
-        ema_decay: keep an exponential moving average of G (used outside training; 0: none).
-        ema_rampup: StyleGAN2's EMA ramp-up: the EMA's half-life is at most this fraction of the
-            G updates so far (e.g. 0.05), so early weights are forgotten fast; 0: `ema_decay` throughout.
-        augment: DiffAugment policy for D's inputs, e.g. "translation,cutout,color"; each op
-            applies to every sample, or with the probability the `ada` term adapts.
-        weights_from: a checkpoint to start from (fine-tuning); tensors whose shape differs are skipped.
-        sample_seed: seed of the fixed noise behind sample grids and `predict`.
+        latent: z's size and distribution, and the seed of the sample grid's fixed noise (`Latent`).
+        objective: the adversarial loss, the terms and D's augmentation (`lit_gan.objective.ObjectiveSpec`),
+            e.g. {loss: hinge, terms: {r1: {gamma: 1}}, augment: translation}.
+        opt_g, opt_d: each network's optimizer and steps per round (`lit_gan.optim.Optim`).
+        ema: an exponential moving average of G, used outside training (`lit_gan.optim.EMA`).
+
+    To start from another run's weights (fine-tuning): `load_weights(path)`, or `--weights_from` in the CLI.
     """
 
     def __init__(
@@ -80,58 +92,70 @@ class GAN(L.LightningModule):
         conditional: bool = False,
         generator: GeneratorFactory = net(nets.MLPGenerator),
         discriminator: DiscriminatorFactory = net(nets.MLPDiscriminator),
-        latent_dim: int = 100,
-        noise: Literal["normal", "uniform"] = "normal",
-        loss: str = "nonsaturating",
-        terms: Mapping[str, Mapping[str, Any] | None] = {},
-        d_steps: int = 1,
-        g_steps: int = 1,
+        latent: Latent = Latent(),
+        objective: ObjectiveSpec = ObjectiveSpec(),
         opt_g: Optim = Optim(lr=1e-3, betas=(0.9, 0.999)),
         opt_d: Optim = Optim(lr=1e-3, betas=(0.9, 0.999)),
-        ema_decay: float = 0.0,
-        ema_rampup: float = 0.0,
-        augment: str = "",
-        weights_from: str | None = None,
-        sample_seed: int = 0,
+        ema: EMA = EMA(),
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
+        latent, objective, opt_g, opt_d, ema = (self._over_default(name, value) for name, value in
+                                                 (("latent", latent), ("objective", objective), ("opt_g", opt_g),
+                                                  ("opt_d", opt_d), ("ema", ema)))
+        self.latent, self.ema = parse(Latent, latent, "latent"), parse(EMA, ema, "ema")
         self.opt_g, self.opt_d = Optim.parse(opt_g), Optim.parse(opt_d)
+        spec = ObjectiveSpec.parse(objective)
         g_spec, d_spec = nets.as_spec(generator), nets.as_spec(discriminator)
-        terms = {name: dict(args or {}) for name, args in dict(terms).items()}
+        term_specs = {name: dict(args or {}) for name, args in dict(spec.terms).items()}
         # plain data in checkpoints (loadable with weights_only=True)
-        self.hparams.update(opt_g=asdict(self.opt_g), opt_d=asdict(self.opt_d), generator=g_spec, discriminator=d_spec, terms=terms)
-        self.loss = losses.get(loss)
-        self.terms = build(terms)
-        self.class_head = any(t.class_head for t in self.terms)
-        self.augment_policy = parse_policy(augment)
+        self.hparams.update(latent=asdict(self.latent), ema=asdict(self.ema), opt_g=asdict(self.opt_g), opt_d=asdict(self.opt_d),
+                            generator=g_spec, discriminator=d_spec,
+                            objective={"loss": spec.loss if isinstance(spec.loss, str) else dict(spec.loss), "terms": term_specs,
+                                       "augment": spec.augment})
+        self.objective = Objective(losses.build(spec.loss), terms.build(term_specs), parse_policy(spec.augment), conditional)
         k = num_classes if conditional else 0
-        self.generator = nets.build(g_spec, tuple(image_shape), latent_dim, k)
-        outputs = 1 + (num_classes if self.class_head else 0)
-        self.discriminator = nets.build(d_spec, tuple(image_shape), 0 if self.class_head else k, outputs)
-        check_model(self)
-        self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if ema_decay else None
+        self.generator = nets.build(g_spec, tuple(image_shape), self.latent.dim, k)
+        outputs = 1 + (num_classes if self.objective.class_head else 0)
+        self.discriminator = nets.build(d_spec, tuple(image_shape), 0 if self.objective.class_head else k, outputs)
+        require(not (conditional or self.objective.class_head) or num_classes >= 2,
+                f"{type(self).__name__} uses class labels and needs labelled data with at least 2 classes, but the data has "
+                f"num_classes={num_classes}; use labelled data (e.g. --data EmbeddedMNIST, or an ImageFolder with one "
+                "subfolder per class) or an unconditional model (e.g. --model DCGAN)")
+        self.objective.check(self.discriminator)
+        self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if self.ema.decay else None
         # G's and D's DistributedDataParallel wrappers while `lit_gan.distributed.GANDDPStrategy` fits
         # (a plain dict: outside the module tree and the checkpoints); the training step calls them
         self.ddp: dict[str, nn.Module] = {}
-        if weights_from:
-            self.load_weights(weights_from)
         self.batches_seen = 0
         self._micro_batches: list[Batch] = []  # of the batch being accumulated (accumulate_grad_batches)
         self._lightning_flags: dict[str, Any] = {}  # Trainer flags the loop takes over (configure_callbacks)
         self._grad_norms: dict[str, Tensor] = {}  # before clipping, this batch's (gradient_clip_val)
         self._readouts: dict[str, Tensor] = {}  # the last step's values to log, on the device until they are published
+        self._val_logs: dict[str, Tensor] = {}  # what terms log in a validation step
         self._losses: list[tuple[int, str, Tensor]] = []  # (batch, network, loss) since the last finiteness check
         self.run_id = uuid.uuid4().hex  # kept by resumes: which checkpoints belong to one run
-        self.training_seed = int(os.environ.get("PL_GLOBAL_SEED", sample_seed))
+        self.training_seed = int(os.environ.get("PL_GLOBAL_SEED", self.latent.sample_seed))
         # Sample grid: 64 images; when conditional, one column per class (max 16), one noise per row.
         self.grid_columns = min(num_classes, 16) if conditional else 8
-        fixed = torch.Generator().manual_seed(sample_seed)
+        fixed = torch.Generator().manual_seed(self.latent.sample_seed)
         z = self.sample_z(8, fixed).repeat_interleave(self.grid_columns, 0) if conditional else self.sample_z(64, fixed)
         self.register_buffer("grid_z", z)
         labels = torch.arange(self.grid_columns).repeat(8) if conditional else torch.zeros(64, dtype=torch.long)
         self.register_buffer("grid_labels", labels)
+
+    @classmethod
+    def _over_default(cls, name: str, value: Any) -> Any:
+        """A settings group given as a mapping changes only the fields it names, over this variant's
+        default (as `--model.init_args.<name>.<field>` does in the CLI): `R3GAN(objective={"terms": ...})`
+        keeps R3GAN's loss. A settings object replaces the default whole."""
+        if not isinstance(value, Mapping):
+            return value
+        default = next(p.default for klass in cls.__mro__ if "__init__" in vars(klass)
+                       and (p := inspect.signature(klass.__init__).parameters.get(name)) is not None
+                       and p.default is not p.empty)
+        return {**asdict(default), **value} if is_dataclass(default) else value
 
     # ----- the model contract (lit_gan.models.Generative) ------------------------------------
     @property
@@ -149,12 +173,16 @@ class GAN(L.LightningModule):
 
     @property
     def noise(self) -> str:
-        return str(self.hparams.noise)
+        return self.latent.noise
+
+    @property
+    def latent_dim(self) -> int:
+        return self.latent.dim
 
     def sample_z(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """z for `n` samples, drawn on CPU when a seeded `generator` is given (same z on any device)."""
-        shape, device = (n, self.hparams.latent_dim), "cpu" if generator is not None else self.device
-        if self.hparams.noise == "uniform":
+        shape, device = (n, self.latent.dim), "cpu" if generator is not None else self.device
+        if self.latent.noise == "uniform":
             z = torch.rand(shape, generator=generator, device=device) * 2 - 1
         else:
             z = torch.randn(shape, generator=generator, device=device)
@@ -189,54 +217,25 @@ class GAN(L.LightningModule):
         return images, self.grid_columns
 
     # ----- the objective ----------------------------------------------------------------------
-    def judge(self, images: Tensor, labels: Tensor | None, discriminator: nn.Module | None = None) -> Judgement:
-        """D's logits on `images` (DiffAugment applied while training), split into the
-        adversarial logit and class logits when a term gives D a class head."""
-        if self.augment_policy and self.training:
-            images = diff_augment(images, self.augment_policy, self.augment_p)
-        d = discriminator if discriminator is not None else self.discriminator
-        if not self.class_head:
-            return Judgement(d(images, labels))
-        out = d(images, None)
-        return Judgement(out[:, 0], out[:, 1:])
+    def step(self, phase: Phase, real: Tensor, fake: Tensor, labels: Tensor | None, z: Tensor | None = None,
+             discriminator: nn.Module | None = None, index: int | None = None) -> Step:
+        """A `Step` of this model's objective: D (or `discriminator`) judging `real` and `fake`."""
+        opt_d = self._trainer is not None and self.trainer.optimizers
+        return Step(phase, self.batches_seen + 1 if index is None else index, self.objective,
+                    self.discriminator if discriminator is None else discriminator, real, fake, labels, z,
+                    self._log_val if phase == "val" else self._log_train, self.grad_scale(),
+                    opt_d[1].param_groups[0]["lr"] if opt_d else self.opt_d.lr)
 
-    def discriminator_loss(
-        self, real: Tensor, fake: Tensor, labels: Tensor | None, discriminator: nn.Module | None = None,
-        phase: str = "train",
-    ) -> tuple[Tensor, dict[str, Tensor]]:
-        """D's adversarial loss plus every term's D part; with readouts to log. `phase`
-        "lookahead": the loss of a copy of D that a term advances (unrolled), not D's own update."""
-        judge = functools.partial(self.judge, labels=labels, discriminator=discriminator)
-        real_out, fake_out = judge(real), judge(fake)
-        loss = self.loss.d_loss(real_out.logits, fake_out.logits)
-        logs = {"d_real": self._readout(real_out.logits), "d_fake": self._readout(fake_out.logits)}
-        step = Step(self, real, fake, labels, judge, real_out, fake_out, phase)
-        for term in self.terms:
-            part = term.d_loss(step)
-            if part is not None:
-                loss, logs[term.name] = loss + part, part.detach()
-        return loss, logs
-
-    def generator_loss(self, real: Tensor, fake: Tensor, labels: Tensor | None, opponent: nn.Module | None = None) -> Tensor:
-        """G's adversarial loss against D (or the D a term puts in its place: `opponent`, found by
-        `self.opponent` when not given) plus every term's G part."""
-        if opponent is None:
-            opponent = self.opponent(real, fake, labels)
-        judge = functools.partial(self.judge, labels=labels, discriminator=opponent)
-        fake_out = judge(fake)
-        real_out = judge(real) if self.loss.g_sees_real else None
-        loss = self.loss.g_loss(fake_out.logits, None if real_out is None else real_out.logits)
-        step = Step(self, real, fake, labels, judge, real_out, fake_out)
-        for term in self.terms:
-            part = term.g_loss(step)
-            if part is not None:
-                loss = loss + part
-        return loss
-
-    @property
-    def augment_p(self) -> float | Tensor:
-        """The probability with which each augmentation applies to a sample: a term's (ada), else 1."""
-        return next((t.augment_p for t in self.terms if t.augment_p is not None), 1.0)
+    def losses(self, real: Tensor, labels: Tensor | None, phase: Phase = "lookahead") -> tuple[Tensor, dict[str, Tensor], Tensor]:
+        """D's loss (with readouts) and G's loss on a batch, as a training step computes them but
+        with no update (`lookahead`: no running statistics) or as validation does (`val`)."""
+        labels = self._labels(labels) if labels is not None else None
+        z = self.sample_z(len(real))
+        fake = self.generate(labels=labels, z=z)
+        loss_d, readouts = self.objective.d_loss(self.step(phase, real, fake.detach(), labels, z))
+        g_step = self.step("val" if phase == "val" else "g", real, fake, labels, z)
+        g_step.discriminator = self.objective.opponent(g_step) or g_step.discriminator
+        return loss_d, readouts, self.objective.g_loss(g_step)
 
     def grad_scale(self) -> float | Tensor:
         """The GradScaler's scale under 16-mixed precision, else 1: its tensor on the device once it
@@ -251,10 +250,11 @@ class GAN(L.LightningModule):
         scaler = getattr(self._trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
         return scaler if scaler is not None and scaler.is_enabled() else None
 
-    def _readout(self, scores: Tensor) -> Tensor:
-        """Mean D(x): a probability for logistic losses, the raw critic score otherwise."""
-        scores = scores.detach().float()
-        return (torch.sigmoid(scores) if self.loss.logistic else scores).mean()
+    def _log_train(self, values: Mapping[str, Tensor]) -> None:
+        self.record({f"train/{name}": value for name, value in values.items()})
+
+    def _log_val(self, values: Mapping[str, Tensor]) -> None:
+        self._val_logs.update(values)
 
     # ----- training ---------------------------------------------------------------------------
     def training_step(self, batch: Batch, batch_idx: int) -> None:
@@ -311,47 +311,51 @@ class GAN(L.LightningModule):
         # under DDP the networks being trained run through their wrappers, which sync their gradients;
         # G's loss sees the plain D (frozen then)
         g, d = (self.ddp.get(name, getattr(self, name)) for name in ("generator", "discriminator"))
-        step = self.batches_seen + 1  # counted in batches_seen once all of its updates are done
-        g_turn = step % self.hparams.d_steps == 0
+        index = self.batches_seen + 1  # this batch; counted in batches_seen once all of its updates are done
+        g_turn = index % self.opt_d.steps == 0
         whole = len(group) == 1  # one micro-batch: G's graph from D's fakes serves G's first step
         z = self.sample_z(len(real))
         with torch.set_grad_enabled(g_turn and whole):  # keep G's graph only when G steps next
             fake = self.generate(labels=labels, z=z, generator=g)
         with self.toggled_optimizer(opt_d):
             opt_d.zero_grad(set_to_none=True)
-            loss_d, logs = self._accumulate("discriminator", sizes, (real, fake.detach(), labels), lambda r, f, y: self.discriminator_loss(r, f, y, d), step)
+            loss_d, logs, last = self._accumulate("discriminator", sizes, (real, fake.detach(), z, labels), self.objective.d_loss,
+                                                  lambda r, f, zc, y: self.step("d", r, f, y, zc, d, index))
             opt_d.step()
-        for term in self.terms:
-            term.after_d_step(self)
+        self.objective.after_d_step(last)
         self.record({"train/d_loss": loss_d, **{f"train/{k}": v for k, v in logs.items()}})
         if g_turn:
-            for g_step in range(self.hparams.g_steps):
+            g_loss = lambda s: (self.objective.g_loss(s), {})  # noqa: E731
+            for g_step in range(self.opt_g.steps):
                 if g_step:
                     z = self.sample_z(len(real))
                 with self.toggled_optimizer(opt_g):
                     if g_step:
                         with torch.set_grad_enabled(whole):
                             fake = self.generate(labels=labels, z=z, generator=g)
-                    opponent = self.opponent(real, fake, labels)  # once per G step, on the whole batch
+                    step = self.step("g", real, fake, labels, z, index=index)
+                    step.discriminator = self.objective.opponent(step) or step.discriminator  # once per G step, on the whole batch
                     opt_g.zero_grad(set_to_none=True)
                     if whole:
-                        loss = lambda r, zc, y: (self.generator_loss(r, fake, y, opponent), {})  # noqa: E731
+                        make = lambda r, zc, y: step  # noqa: E731
                     else:  # G's images again, one micro-batch's graph at a time
-                        loss = lambda r, zc, y: (self.generator_loss(r, self.generate(labels=y, z=zc, generator=g), y, opponent), {})  # noqa: E731
-                    loss_g, _ = self._accumulate("generator", sizes, (real, z, labels), loss, step)
+                        make = lambda r, zc, y: self.step("g", r, self.generate(labels=y, z=zc, generator=g), y, zc, step.discriminator, index)  # noqa: E731
+                    loss_g, _, _ = self._accumulate("generator", sizes, (real, z, labels), g_loss, make)
                     opt_g.step()
                 self.update_ema()
             self.record({"train/g_loss": loss_g})
         if self._grad_norms:
             self.record(self._grad_norms)
             self._grad_norms = {}
-        self.batches_seen = step
+        self.batches_seen = index
 
-    def _accumulate(self, network: str, sizes: list[int], inputs: tuple[Tensor | None, ...], loss_fn: Any,
-                    step: int) -> tuple[Tensor, dict[str, Tensor]]:
-        """Backward of `loss_fn` over each micro-batch of `inputs` (split by `sizes`), weighted by its
-        share of the batch, so the gradients are those of the whole batch's mean loss; under DDP only
-        the last micro-batch synchronises. Returns the batch's loss and readouts (detached)."""
+    def _accumulate(self, network: str, sizes: list[int], inputs: tuple[Tensor | None, ...],
+                    loss_fn: Callable[[Step], tuple[Tensor, dict[str, Tensor]]],
+                    make_step: Callable[..., Step]) -> tuple[Tensor, dict[str, Tensor], Step]:
+        """Backward of `loss_fn` over the step of each micro-batch of `inputs` (split by `sizes`),
+        weighted by its share of the batch, so the gradients are those of the whole batch's mean
+        loss; under DDP only the last micro-batch synchronises. Returns the batch's loss and
+        readouts (detached) and the last micro-batch's step."""
         parts = [x.split(sizes) if x is not None else [None] * len(sizes) for x in inputs]
         total, logs = None, {}
         wrapper = self.ddp.get(network)
@@ -359,18 +363,15 @@ class GAN(L.LightningModule):
             weight = sizes[i] / sum(sizes)
             last = i == len(sizes) - 1
             with wrapper.no_sync() if wrapper is not None and not last else contextlib.nullcontext():
-                loss, readouts = loss_fn(*chunk)
-                self._watch("D" if network == "discriminator" else "G", loss, step)
+                step = make_step(*chunk)
+                loss, readouts = loss_fn(step)
+                self._watch("D" if network == "discriminator" else "G", loss, step.index)
                 self.manual_backward(loss * weight if len(sizes) > 1 else loss)
             total = loss.detach() * weight if total is None else total + loss.detach() * weight
             for k, v in readouts.items():
                 logs[k] = v * weight if k not in logs else logs[k] + v * weight
         assert total is not None
-        return total, logs
-
-    def opponent(self, real: Tensor, fake: Tensor, labels: Tensor | None) -> nn.Module | None:
-        """The D that G's loss is computed against, when a term replaces D (unrolled), else None."""
-        return next((d for t in self.terms if (d := t.opponent(self, real, fake, labels)) is not None), None)
+        return total, logs, step
 
     def configure_callbacks(self) -> list[L.Callback]:
         """Lightning refuses `accumulate_grad_batches`, gradient clipping and its
@@ -432,7 +433,7 @@ class GAN(L.LightningModule):
 
     @torch.no_grad()
     def update_ema(self) -> None:
-        """ema <- decay * ema + (1 - decay) * G, after every G update; buffers are copied."""
+        """ema <- decay * ema + (1 - decay) * G, after every G update (`lit_gan.optim.EMA`); buffers are copied."""
         if self.generator_ema is None:
             return
         decay = self.ema_decay_now()
@@ -442,24 +443,17 @@ class GAN(L.LightningModule):
             ema.copy_(b)
 
     def ema_decay_now(self) -> float:
-        """The EMA decay of this batch's G update: `ema_decay`, or with `ema_rampup` r less while
-        the half-life it implies exceeds r times the G updates so far (StyleGAN2)."""
-        decay, rampup = self.hparams.ema_decay, self.hparams.ema_rampup
-        if rampup:
-            updates = (self.batches_seen // self.hparams.d_steps + 1) * self.hparams.g_steps
-            decay = min(decay, 0.5 ** (1.0 / (rampup * updates)))
-        return decay
+        """The EMA decay of this batch's G update (with the ramp-up, lower early on)."""
+        return self.ema.decay_after((self.batches_seen // self.opt_d.steps + 1) * self.opt_g.steps)
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         return [self.opt_g.build(self.generator.parameters()), self.opt_d.build(self.discriminator.parameters())]
 
     # ----- evaluation -------------------------------------------------------------------------
     def _evaluate(self, batch: Batch, prefix: str) -> None:
-        real, labels = batch[0], self._labels(batch[1])
-        fake = self.generate(len(real), labels)
-        loss_d, readouts = self.discriminator_loss(real, fake, labels)
-        loss_g = self.generator_loss(real, fake, labels)
-        metrics = {"d_loss": loss_d, "g_loss": loss_g, **readouts}
+        self._val_logs = {}
+        loss_d, readouts, loss_g = self.losses(batch[0], batch[1], "val")
+        metrics = {"d_loss": loss_d, "g_loss": loss_g, **readouts, **self._val_logs}
         self.log_dict({f"{prefix}/{k}": v for k, v in metrics.items()}, sync_dist=True)
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
@@ -480,7 +474,7 @@ class GAN(L.LightningModule):
         """Images for a batch of labels, with noise seeded by `sample_seed` and the batch index
         (under DDP, the index among all ranks' batches: ranks draw different noise)."""
         world = self._trainer.world_size if self._trainer is not None else 1
-        seeded = torch.Generator().manual_seed(self.hparams.sample_seed + batch_idx * world + self.global_rank)
+        seeded = torch.Generator().manual_seed(self.latent.sample_seed + batch_idx * world + self.global_rank)
         return self.generate(labels=labels, z=self.sample_z(len(labels), seeded))
 
     # ----- weights and checkpoints ------------------------------------------------------------
@@ -566,7 +560,7 @@ class GAN(L.LightningModule):
         if getattr(data, "class_names", None):  # label i's name, for exports and demos (any dataset, folders too)
             checkpoint["class_names"] = [str(name) for name in data.class_names]
         checkpoint["training_seed"] = self.training_seed
-        checkpoint["terms"] = {t.name: t.state_dict() for t in self.terms if t.state_dict()}
+        checkpoint["terms"] = self.objective.state_dict()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         legacy.upgrade_state(checkpoint)
@@ -574,6 +568,4 @@ class GAN(L.LightningModule):
         self._micro_batches = [tuple(b) for b in checkpoint.get("micro_batches", [])]
         self.run_id = checkpoint.get("run_id", self.run_id)
         self.training_seed = checkpoint.get("training_seed", self.training_seed)
-        for term in self.terms:
-            if term.name in checkpoint.get("terms", {}):
-                term.load_state_dict(checkpoint["terms"][term.name])
+        self.objective.load_state_dict(checkpoint.get("terms", {}))

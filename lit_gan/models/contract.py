@@ -1,11 +1,13 @@
-"""What callbacks, `lit-gan generate` and evaluation may use of a model: nothing else."""
+"""What the rest of lit_gan may use of a model, nothing else: `Generative` (callbacks, `lit-gan
+generate`, evaluation, export) and `Adversarial` (the parts that reach into training: `Speed`,
+`Budget`, `GANDDPStrategy`). `isinstance(model, Generative)` is the one test of "is this a generator"."""
 
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 
 @runtime_checkable
@@ -43,4 +45,25 @@ class Generative(Protocol):
 
     def fixed_samples(self) -> tuple[Tensor, int]:
         """Images of the fixed grid noise kept in checkpoints, and how many go in a grid row."""
+        ...
+
+
+@runtime_checkable
+class Adversarial(Generative, Protocol):
+    """A GAN in training, as the parts that reach into it see it (`lit_gan.callbacks.Speed`,
+    `lit_gan.callbacks.Budget`, `lit_gan.distributed.GANDDPStrategy`).
+
+    `generator`, `discriminator`: the networks trained; `generator_ema`: G's moving average (or
+    None); `ddp`: their DistributedDataParallel wrappers while a `GANDDPStrategy` fits, set by it;
+    `batches_seen`: training batches done (the schedule's clock, kept in checkpoints).
+    """
+
+    generator: nn.Module
+    discriminator: nn.Module
+    generator_ema: nn.Module | None
+    ddp: dict[str, nn.Module]
+    batches_seen: int
+
+    def losses(self, real: Tensor, labels: Tensor | None, phase: str = "lookahead") -> tuple[Tensor, dict[str, Tensor], Tensor]:
+        """D's loss (with readouts) and G's loss on a batch, without an update."""
         ...

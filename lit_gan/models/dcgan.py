@@ -6,6 +6,7 @@ from typing import Any
 
 from lit_gan.models.base import GAN
 from lit_gan.nets import DCGANDiscriminator, DCGANGenerator, DiscriminatorFactory, GeneratorFactory, net
+from lit_gan.objective import ObjectiveSpec
 from lit_gan.optim import Optim
 
 DCGAN_ADAM = Optim(lr=2e-4, betas=(0.5, 0.999))
@@ -32,16 +33,19 @@ class CDCGAN(DCGAN):
         super().__init__(conditional=conditional, **kwargs)
 
 
+SN_ADAM = Optim(lr=2e-4, betas=(0.0, 0.9))
+
+
 class SNGAN(DCGAN):
     """SNGAN (Miyato et al. 2018): hinge loss, spectral normalisation in D instead of batch norm,
     Adam(2e-4, betas 0/0.9)."""
 
     def __init__(
         self,
-        loss: str = "hinge",
+        objective: ObjectiveSpec = ObjectiveSpec(loss="hinge"),
         discriminator: DiscriminatorFactory = net(DCGANDiscriminator, norm="spectral"),
-        opt_g: Optim = Optim(lr=2e-4, betas=(0.0, 0.9)),
-        opt_d: Optim = Optim(lr=2e-4, betas=(0.0, 0.9)),
+        opt_g: Optim = SN_ADAM,
+        opt_d: Optim = SN_ADAM,
         **kwargs: Any,
     ) -> None:
-        super().__init__(loss=loss, discriminator=discriminator, opt_g=opt_g, opt_d=opt_d, **kwargs)
+        super().__init__(objective=objective, discriminator=discriminator, opt_g=opt_g, opt_d=opt_d, **kwargs)

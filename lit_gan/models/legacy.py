@@ -1,6 +1,8 @@
-"""Reading checkpoints written before networks and terms became parts (lit_gan 0.1): their flat
-hyperparameters (`arch`, `width`, `gp_weight`, ...) become network specs and terms, and the
-fixed grid noise moves from `sample_z`/`sample_labels` to `grid_z`/`grid_labels`."""
+"""Reading checkpoints of earlier versions. lit_gan 0.1's flat hyperparameters (`arch`, `width`,
+`gp_weight`, ...) become network specs and terms, and the fixed grid noise moves from
+`sample_z`/`sample_labels` to `grid_z`/`grid_labels`; 0.2's flat training settings (`latent_dim`,
+`loss`, `terms`, `d_steps`, `ema_decay`, ...) move into their groups (`latent`, `objective`,
+`opt_d.steps`, `ema`)."""
 
 from __future__ import annotations
 
@@ -27,8 +29,7 @@ def read(path: str | Path, map_location: Any = "cpu", allowed: Iterable[str] = (
         raise ValueError(f"{path} is not a lit_gan model checkpoint (no state_dict and hyper_parameters)")
     hparams = dict(checkpoint["hyper_parameters"])
     hparams.pop("_instantiator", None)  # Lightning's CLI bookkeeping: lit_gan never calls it
-    if hparams.get("weights_from"):  # the checkpoint holds the weights: their source may be gone
-        hparams["weights_from"] = None
+    hparams.pop("weights_from", None)  # 0.2 loaded weights at construction; the checkpoint holds them
     check_hparams(hparams, path, allowed)  # before the upgrade reads any field
     checkpoint["hyper_parameters"] = upgrade_hparams(hparams)
     upgrade_state(checkpoint)
@@ -36,7 +37,35 @@ def read(path: str | Path, map_location: Any = "cpu", allowed: Iterable[str] = (
 
 
 def upgrade_hparams(hp: dict[str, Any]) -> dict[str, Any]:
-    """0.1's flat arguments as 0.2's network specs and terms; newer hyperparameters pass unchanged."""
+    """Earlier versions' arguments as this version's; current hyperparameters pass unchanged."""
+    return group_settings(specs_from_flat(hp))
+
+
+MOVED = {"latent_dim": "latent.dim", "noise": "latent.noise", "sample_seed": "latent.sample_seed",
+         "loss": "objective.loss", "terms": "objective.terms", "augment": "objective.augment",
+         "d_steps": "opt_d.steps", "g_steps": "opt_g.steps", "ema_decay": "ema.decay", "ema_rampup": "ema.rampup"}
+"""0.2's flat training settings and where they are now (weights_from became the CLI's --weights_from)."""
+FLAT = tuple(MOVED)
+
+
+def group_settings(hp: dict[str, Any]) -> dict[str, Any]:
+    """0.2's flat settings in their groups; values the checkpoint does not hold keep the defaults of 0.2."""
+    if not any(key in hp for key in FLAT):
+        return hp
+    hp["latent"] = {"dim": hp.pop("latent_dim", 100), "noise": hp.pop("noise", "normal"), "sample_seed": hp.pop("sample_seed", 0)}
+    hp["objective"] = {"loss": hp.pop("loss", "nonsaturating"), "terms": hp.pop("terms", {}), "augment": hp.pop("augment", "")}
+    hp["ema"] = {"decay": hp.pop("ema_decay", 0.0), "rampup": hp.pop("ema_rampup", 0.0)}
+    for network in ("d", "g"):
+        steps = hp.pop(f"{network}_steps", 1)
+        if isinstance(hp.get(f"opt_{network}"), dict):
+            hp[f"opt_{network}"] = {**hp[f"opt_{network}"], "steps": steps}
+        else:
+            hp[f"opt_{network}"] = {"lr": 1e-3, "betas": (0.9, 0.999), "steps": steps}  # 0.2's GAN default
+    return hp
+
+
+def specs_from_flat(hp: dict[str, Any]) -> dict[str, Any]:
+    """0.1's flat arguments as 0.2's network specs and terms."""
     if "arch" not in hp:
         return hp
     arch = hp.pop("arch")

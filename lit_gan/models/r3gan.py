@@ -3,11 +3,12 @@ loss with R1 and R2, a normalization-free ResNet G and D, Adam with beta1 = 0, a
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
-from lit_gan.models.base import GAN
+from lit_gan.models.base import GAN, Latent
 from lit_gan.nets import DiscriminatorFactory, GeneratorFactory, R3GANDiscriminator, R3GANGenerator, net
-from lit_gan.optim import Optim
+from lit_gan.objective import ObjectiveSpec
+from lit_gan.optim import EMA, Optim
 
 R3GAN_ADAM = Optim(lr=2e-4, betas=(0.0, 0.99))
 
@@ -21,14 +22,12 @@ class R3GAN(GAN):
         self,
         generator: GeneratorFactory = net(R3GANGenerator),
         discriminator: DiscriminatorFactory = net(R3GANDiscriminator),
-        latent_dim: int = 64,
-        loss: str = "rpgan",
-        terms: Mapping[str, Mapping[str, Any] | None] = {"r1": {"gamma": 0.05}, "r2": {"gamma": 0.05}},
+        latent: Latent = Latent(dim=64),
+        objective: ObjectiveSpec = ObjectiveSpec(loss="rpgan", terms={"r1": {"gamma": 0.05}, "r2": {"gamma": 0.05}}),
         opt_g: Optim = R3GAN_ADAM,
         opt_d: Optim = R3GAN_ADAM,
-        ema_decay: float = 0.999,
-        ema_rampup: float = 0.05,
+        ema: EMA = EMA(decay=0.999, rampup=0.05),
         **kwargs: Any,
     ) -> None:
-        super().__init__(generator=generator, discriminator=discriminator, latent_dim=latent_dim, loss=loss, terms=terms,
-                         opt_g=opt_g, opt_d=opt_d, ema_decay=ema_decay, ema_rampup=ema_rampup, **kwargs)
+        super().__init__(generator=generator, discriminator=discriminator, latent=latent, objective=objective,
+                         opt_g=opt_g, opt_d=opt_d, ema=ema, **kwargs)

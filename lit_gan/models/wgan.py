@@ -3,43 +3,40 @@ et al. 2017), unconditional and conditional."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 from lit_gan.models.dcgan import DCGAN
 from lit_gan.nets import DCGANDiscriminator, DiscriminatorFactory, net
+from lit_gan.objective import ObjectiveSpec
 from lit_gan.optim import Optim
 
 
 class WGAN(DCGAN):
-    """Wasserstein loss, critic weights clipped to [-0.01, 0.01], RMSprop(5e-5), 5 critic steps."""
+    """Wasserstein loss, critic weights clipped to [-0.01, 0.01], RMSprop(5e-5), 5 critic steps per G step."""
 
     def __init__(
         self,
-        loss: str = "wasserstein",
-        terms: Mapping[str, Mapping[str, Any] | None] = {"weight_clipping": {"value": 0.01}},
-        d_steps: int = 5,
+        objective: ObjectiveSpec = ObjectiveSpec(loss="wasserstein", terms={"weight_clipping": {"value": 0.01}}),
         opt_g: Optim = Optim(name="rmsprop", lr=5e-5),
-        opt_d: Optim = Optim(name="rmsprop", lr=5e-5),
+        opt_d: Optim = Optim(name="rmsprop", lr=5e-5, steps=5),
         **kwargs: Any,
     ) -> None:
-        super().__init__(loss=loss, terms=terms, d_steps=d_steps, opt_g=opt_g, opt_d=opt_d, **kwargs)
+        super().__init__(objective=objective, opt_g=opt_g, opt_d=opt_d, **kwargs)
 
 
 class WGANGP(DCGAN):
     """Wasserstein loss with gradient penalty 10, no batch norm in the critic, Adam(1e-4, betas
-    0/0.9), 5 critic steps."""
+    0/0.9), 5 critic steps per G step."""
 
     def __init__(
         self,
-        loss: str = "wasserstein",
-        terms: Mapping[str, Mapping[str, Any] | None] = {"gradient_penalty": {"weight": 10.0}},
+        objective: ObjectiveSpec = ObjectiveSpec(loss="wasserstein", terms={"gradient_penalty": {"weight": 10.0}}),
         discriminator: DiscriminatorFactory = net(DCGANDiscriminator, norm="none"),
-        d_steps: int = 5,
         opt_g: Optim = Optim(lr=1e-4, betas=(0.0, 0.9)),
-        opt_d: Optim = Optim(lr=1e-4, betas=(0.0, 0.9)),
+        opt_d: Optim = Optim(lr=1e-4, betas=(0.0, 0.9), steps=5),
         **kwargs: Any,
     ) -> None:
-        super().__init__(loss=loss, terms=terms, discriminator=discriminator, d_steps=d_steps, opt_g=opt_g, opt_d=opt_d, **kwargs)
+        super().__init__(objective=objective, discriminator=discriminator, opt_g=opt_g, opt_d=opt_d, **kwargs)
 
 
 class CWGANGP(WGANGP):

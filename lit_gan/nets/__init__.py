@@ -22,6 +22,7 @@ from torch import nn
 from lit_gan.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from lit_gan.nets.mlp import MLPDiscriminator, MLPGenerator
 from lit_gan.nets.r3gan import R3GANDiscriminator, R3GANGenerator
+from lit_gan.trust import trust_classes
 
 NetSpec = dict[str, Any]
 """A network as plain data: {"class_path": "module.Class", "init_args": {...options}}."""
@@ -86,3 +87,5 @@ __all__ = [
     "build",
     "net",
 ]
+
+trust_classes(__name__, [DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator, R3GANDiscriminator, R3GANGenerator])

@@ -36,6 +36,6 @@ if __name__ == "__main__":
                         max_epochs=2, limit_train_batches=2, limit_val_batches=1, logger=False,
                         enable_progress_bar=False, enable_model_summary=False, callbacks=[evaluation, checkpoint, Report()])
     tiny = {"generator": net(MLPGenerator, width=8), "discriminator": net(MLPDiscriminator, width=8)}
-    trainer.fit(GAN(**tiny, latent_dim=16, ema_decay=0.9), datamodule=EmbeddedMNIST(batch_size=16))
+    trainer.fit(GAN(**tiny, latent={"dim": 16}, ema={"decay": 0.9}), datamodule=EmbeddedMNIST(batch_size=16))
     if trainer.is_global_zero:
         print(f"BEST {float(checkpoint.best_model_score)!r}", flush=True)

@@ -1,5 +1,5 @@
 """The Evaluation callback: in Lightning runs under validate/test and every n epochs of a fit (also
-under DDP), the files it writes, what it logs, what ModelCheckpoint sees, the extractor it picks,
+under DDP), the files it writes, what it logs, what the best checkpoint sees, the extractor it picks,
 its arguments and defaults, and how the CLI exposes them."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from PIL import Image
 
-from lit_gan.callbacks import Evaluation, metrics as callback_module
+from lit_gan.callbacks import BestCheckpoint, Evaluation, metrics as callback_module
 from lit_gan.callbacks.metrics import TEST_SEED_OFFSET
 from lit_gan.data import CIFAR10, EmbeddedMNIST
 from lit_gan.data.base import UInt8Images
@@ -129,11 +129,12 @@ def test_test_takes_the_datas_own_test_split_and_validate_its_real_split(tmp_pat
 
 
 def test_val_fid_is_there_for_model_checkpoint_every_n_epochs(tmp_path, mnist, cache_dir):
-    """A real GAN fit: evaluation at epoch 2 only (not in the sanity check), ModelCheckpoint monitors
-    val/fid, the checkpoint holds no feature network, and validating it gives the same FID."""
+    """A real GAN fit: evaluation at epoch 2 only (not in the sanity check), the best checkpoint
+    monitors val/fid (the lowest), holds no feature network, and validating it gives the same FID."""
     torch.manual_seed(0)
-    model = tiny(GAN, ema_decay=0.9)
-    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="val/fid", mode="min", every_n_epochs=2)
+    model = tiny(GAN, ema={"decay": 0.9})
+    checkpoint = BestCheckpoint(dirpath=tmp_path / "ckpt", monitor="val/fid", every_n_epochs=2)
+    assert checkpoint.mode == "min"
     callback = evaluation(cache_dir, num_fake=200, num_real=500, every_n_epochs=2)
     data = type(mnist)(batch_size=32)
     fit = trainer(tmp_path, [callback, checkpoint], max_epochs=2, limit_train_batches=3, enable_checkpointing=True)
@@ -220,3 +221,4 @@ def test_the_cli_takes_the_callbacks_own_defaults_and_nested_settings(cli_env, t
         default.every_n_epochs, default.extractor, default.classifier_epochs)
     best = next(c for c in cli.trainer.callbacks if isinstance(c, ModelCheckpoint) and c.monitor == "val/fid")
     assert best.every_n_epochs == default.every_n_epochs
+    assert isinstance(best, BestCheckpoint) and best.mode == "min"  # from the metric: the CLI sets no mode

@@ -11,6 +11,7 @@ from torch import nn
 from lit_gan.callbacks import Speed
 from lit_gan.metrics import Classifier
 from lit_gan.models import DCGAN, WGANGP
+from lit_gan.optim import EMA
 from tests.conftest import tiny
 from tests.models.test_base import batches
 
@@ -40,8 +41,8 @@ def failing_backend(graph, example_inputs):
 
 
 def test_channels_last_changes_the_memory_format_not_the_training(tmp_path):
-    _, plain = fit(tmp_path / "plain", ema_decay=0.9)
-    _, fast = fit(tmp_path / "fast", [Speed(channels_last=True)], ema_decay=0.9)
+    _, plain = fit(tmp_path / "plain", ema=EMA(decay=0.9))
+    _, fast = fit(tmp_path / "fast", [Speed(channels_last=True)], ema=EMA(decay=0.9))
     weights = conv_weights(fast.generator) + conv_weights(fast.discriminator) + conv_weights(fast.generator_ema)
     assert weights and all(w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous() for w in weights)
     assert all(w.is_contiguous() for w in conv_weights(plain))

@@ -148,7 +148,7 @@ def with_global_noise(cls: type) -> type:
             if generator is not None or not self.training:
                 return super().sample_z(n, generator)
             world, rank = self.trainer.world_size, self.global_rank
-            table = torch.randn(n * world, self.hparams.latent_dim, generator=torch.Generator().manual_seed(1000 + self.batches_seen))
+            table = torch.randn(n * world, self.latent_dim, generator=torch.Generator().manual_seed(1000 + self.batches_seen))
             return table[rank * n : (rank + 1) * n].to(self.device)
 
     return GlobalNoise

@@ -22,6 +22,7 @@ from tests.fixtures import TINY_CLI as TINY
 from tests.fixtures import cli_env_in
 from lit_gan.checkpoint_io import read_checkpoint
 from lit_gan.cli import GANCLI, main
+from lit_gan.metrics import Metric, registry
 from lit_gan.models import CDCGAN
 
 pytestmark = pytest.mark.usefixtures("cli_env")
@@ -69,7 +70,7 @@ def csv_rows(path: Path) -> list[dict[str, str]]:
 # --------------------------------------------------------------------------- loading
 def test_load_from_checkpoint_restores_weights_buffers_and_batches_seen(trained: Run):
     loaded = CDCGAN.load_from_checkpoint(trained.ckpt, map_location="cpu")
-    assert (loaded.hparams.generator["init_args"]["width"], loaded.hparams.latent_dim) == (8, 16)
+    assert (loaded.hparams.generator["init_args"]["width"], loaded.hparams.latent["dim"]) == (8, 16)
     assert tuple(loaded.hparams.image_shape) == (1, 28, 28) and loaded.hparams.num_classes == 10
 
     expected, restored = trained.model.generator.state_dict(), loaded.generator.state_dict()
@@ -287,7 +288,7 @@ def test_resuming_on_other_data_is_refused_in_one_line(trained: Run, tmp_path: P
             main(["fit", "--config", str(trained.config), "--ckpt_path", str(trained.ckpt), "--trainer.max_epochs=2", *extra])
         err = capsys.readouterr().err.strip()
         assert info.value.code == 2 and len(err.splitlines()) == 1 and expected in err, err
-        assert f"--model.init_args.weights_from {trained.ckpt}" in err
+        assert f"--weights_from {trained.ckpt}" in err
     assert trained.ckpt.read_bytes() == before
 
 
@@ -345,3 +346,41 @@ def test_enable_checkpointing_false_writes_no_checkpoint_and_says_so(tmp_path: P
     assert cli.model.batches_seen == 2 and not list((tmp_path / "run").rglob("*.ckpt"))
     assert "Checkpoint:    none (--trainer.enable_checkpointing false)" in capsys.readouterr().out
     assert (tmp_path / "run" / "config.yaml").is_file()
+
+
+class KidGain(Metric):
+    """A rule of one's own for the best checkpoint (higher is better), read from the values before it."""
+
+    higher_is_better = {"kid_gain": True}
+
+    def compute(self, values: dict[str, float]) -> dict[str, float]:
+        return {"kid_gain": -values["kid_mean"]}
+
+
+@pytest.mark.parametrize(("monitor", "best_of"), [("val/kid_mean", min), ("val/kid_gain", max)])
+def test_the_best_checkpoint_follows_the_direction_of_the_metric_it_monitors(tmp_path: Path, monkeypatch, monitor, best_of):
+    """`--checkpoint.monitor val/kid_mean` keeps the lowest; a metric registered with higher_is_better
+    (one class, one line) the highest. No --checkpoint.mode, none in the saved config."""
+    monkeypatch.setitem(registry.METRICS, "kid_gain", KidGain())
+    cli = main(["fit", *CDCGAN_MNIST, *TINY, "--trainer.max_epochs=2", "--evaluation.every_n_epochs=1",
+                "--evaluation.settings.num_fake=100", "--evaluation.settings.num_real=200",
+                "--evaluation.settings.kid_subset_size=50", "--checkpoint.monitor", monitor,
+                f"--trainer.default_root_dir={tmp_path / 'run'}"])
+    with open(tmp_path / "run" / "metrics.csv", newline="") as f:
+        scores = [float(row[monitor]) for row in csv.DictReader(f) if row.get(monitor)]
+    best = cli.trainer.checkpoint_callback
+    assert len(scores) == 2 and scores[0] != scores[1]  # keeping the other one (or the last) fails below
+    assert best.monitor == monitor and best.mode == best_of.__name__
+    assert best.best_model_score.item() == pytest.approx(best_of(scores))
+    assert Path(best.best_model_path).name == f"best-epoch{scores.index(best_of(scores)):03d}.ckpt"
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["checkpoint"]
+    assert (saved["monitor"], saved["mode"]) == (monitor, None)  # the direction is the metric's, not pinned
+
+
+def test_an_unknown_monitor_stops_before_training_in_one_line(tmp_path: Path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["fit", *CDCGAN_MNIST, *TINY, "--checkpoint.monitor", "val/fdi", f"--trainer.default_root_dir={tmp_path / 'run'}"])
+    err = capsys.readouterr().err.strip()
+    assert info.value.code == 2 and len(err.splitlines()) == 1, err
+    assert "--checkpoint.monitor val/fdi is not an evaluation metric; known: val/fid, val/kid_mean, val/is_mean" in err
+    assert not list(tmp_path.rglob("*.ckpt")) and not list(tmp_path.rglob("metrics.csv"))  # nothing trained

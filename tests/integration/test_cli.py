@@ -44,7 +44,7 @@ BAD_INPUT = {
         ["learning rate", "lr=-1"],
     ),
     "label flip above 1": (
-        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.terms={{label_noise: {{flip: 1.5}}}}"],
+        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.objective.terms={{label_noise: {{flip: 1.5}}}}"],
         ["label_noise flip", "[0, 1]", "1.5"],
     ),
     "negative dropout in D": (
@@ -52,7 +52,7 @@ BAD_INPUT = {
         ["dropout", "[0, 1]", "-0.1"],
     ),
     "unknown term": (
-        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.terms={{r3: {{gamma: 1}}}}"],
+        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.objective.terms={{r3: {{gamma: 1}}}}"],
         ["unknown term 'r3'", "gradient_penalty", "label_noise"],
     ),
     "batch size not a number": (
@@ -80,8 +80,8 @@ BAD_INPUT = {
         ["dropout is a probability and must lie in [0, 1], got 1.5"],
     ),
     "a term that is not a mapping": (
-        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.terms=[gradient_penalty]"],
-        ['Parser key "terms"', "Expected a <class 'collections.abc.Mapping'>"],
+        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.objective.terms=[gradient_penalty]"],
+        ['Parser key "objective.terms"', "Expected a <class 'collections.abc.Mapping'>"],
     ),
     "misspelt model key": (
         ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.widht", "64"],
@@ -92,7 +92,7 @@ BAD_INPUT = {
         ["DCGANDiscriminator", "'drop' is not accepted", "did you mean 'dropout'?"],
     ),
     "unknown loss": (
-        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.loss=relativistic"],
+        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.objective.loss=relativistic"],
         ["unknown loss 'relativistic'", "hinge", "nonsaturating"],
     ),
     "conditional model on an unlabeled folder": (
@@ -210,7 +210,7 @@ def test_console_script_exits_zero_after_a_fit(tmp_path):
 def test_a_diverging_run_stops_with_one_line_and_exit_1(tmp_path, capsys):
     """The fault battery's case: Wasserstein loss, no constraint, lr 1e30: G's weights would go NaN
     and (before) a NaN model was saved as the best, with a finite FID and exit 0."""
-    args = ["fit", "--model", "GAN", "--data", "EmbeddedMNIST", "--model.init_args.loss", "wasserstein",
+    args = ["fit", "--model", "GAN", "--data", "EmbeddedMNIST", "--model.init_args.objective.loss", "wasserstein",
             "--model.init_args.opt_g.lr", "1e30", "--model.init_args.opt_d.lr", "1e30", *TINY_MODEL,
             "--trainer.limit_train_batches", "10", "--trainer.max_epochs", "2", "--evaluation.every_n_epochs", "1",
             "--trainer.accelerator", "cpu", "--trainer.enable_progress_bar=false", f"--runs_dir={tmp_path}"]

@@ -22,7 +22,6 @@ import lit_gan.data
 import lit_gan.models
 import lit_gan.nets
 from lit_gan.cli import main
-from lit_gan.optim import Optim
 from tests.conftest import variant_defaults
 from tests.fixtures import TINY_MODEL
 
@@ -74,9 +73,13 @@ def class_name(section: dict) -> str:
     return section["class_path"].rsplit(".", 1)[-1]
 
 
+GROUPS = ("latent", "objective", "opt_g", "opt_d", "ema")
+"""Settings dataclasses: a config's mapping sets some fields, the variant's default the others."""
+
+
 def plain(value):
-    """Hyperparameter values as a checkpoint stores them (Optim -> dict, tuples -> lists)."""
-    if isinstance(value, Optim):
+    """Hyperparameter values as a checkpoint stores them (Optim, Latent, ... -> dict, tuples -> lists)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
         value = dataclasses.asdict(value)
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
@@ -148,10 +151,13 @@ def test_config_runs_a_short_fit(config: Path, tmp_path: Path, request: pytest.F
     hparams = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["hyper_parameters"]
     assert tuple(hparams["image_shape"]) == shape
     assert hparams["num_classes"] == num_classes
-    assert (hparams["generator"]["init_args"]["width"], hparams["discriminator"]["init_args"]["width"], hparams["latent_dim"]) == (8, 8, 16)
+    assert (hparams["generator"]["init_args"]["width"], hparams["discriminator"]["init_args"]["width"], hparams["latent"]["dim"]) == (8, 8, 16)
     cls = getattr(lit_gan.models, model_class)
     expected = {**variant_defaults(cls), **model_init}
-    for name in ("image_shape", "num_classes", "latent_dim"):
+    for name in GROUPS:  # the fields the config sets, over the variant's (as the CLI merges them)
+        expected[name] = {**plain(variant_defaults(cls)[name]), **(model_init.get(name) or {})}
+    expected["latent"].pop("dim")  # the tiny latent
+    for name in ("image_shape", "num_classes"):
         expected.pop(name, None)
     for role in ("generator", "discriminator"):  # the variant's network, the config's options but the tiny width
         default = lit_gan.nets.as_spec(variant_defaults(cls)[role])

@@ -45,10 +45,11 @@ for _model, _precision in PLAIN_DDP:
     job(__name__, f"cli_{_model}", "cli", args=[f"--model={_model}", *FAST, f"--trainer.precision={_precision}", *DDP])
 job(__name__, "cli_classifier", "cli", args=["--model=lit_gan.metrics.Classifier", "--model.init_args.width=8", *FAST[len(TINY_MODEL):], *DDP])
 
-SYNCS = {"model": "WGANGP", "scaler": True, "batches": 4, "kwargs": {"ema_decay": 0.9, "d_steps": 2}}
-BATCH_NORM = {"model": "DCGAN", "batches": 3, "kwargs": {"ema_decay": 0.9}}
+SYNCS = {"model": "WGANGP", "scaler": True, "batches": 4,
+         "kwargs": {"ema": {"decay": 0.9}, "opt_d": {"lr": 1e-4, "betas": [0.0, 0.9], "steps": 2}}}  # WGANGP's Adam, 2 D steps
+BATCH_NORM = {"model": "DCGAN", "batches": 3, "kwargs": {"ema": {"decay": 0.9}}}
 GLOBAL = {"model": "GAN", "global_noise": True, "batches": 4,
-          "kwargs": {"conditional": True, "ema_decay": 0.9, "terms": {"aux_classifier": {}, "unrolled": {"steps": 2}}}}
+          "kwargs": {"conditional": True, "ema": {"decay": 0.9}, "objective": {"terms": {"aux_classifier": {}, "unrolled": {"steps": 2}}}}}
 OLD = {"strategy": "ddp_find_unused_parameters_true"}  # Lightning's whole-module DDP
 job(__name__, "syncs_new", "gan", settings=SYNCS)
 job(__name__, "syncs_old", "gan", settings={**SYNCS, **OLD})
@@ -56,7 +57,7 @@ job(__name__, "batch_norm_new", "gan", settings=BATCH_NORM)
 job(__name__, "batch_norm_old", "gan", settings={**BATCH_NORM, **OLD})
 job(__name__, "global_ddp", "gan", settings=GLOBAL)
 job(__name__, "global_single", "gan", settings={**GLOBAL, "devices": 1, "strategy": "auto"})
-job(__name__, "sync_batchnorm", "gan", settings={"model": "DCGAN", "sync_batchnorm": True, "batches": 0, "kwargs": {"ema_decay": 0.9}})
+job(__name__, "sync_batchnorm", "gan", settings={"model": "DCGAN", "sync_batchnorm": True, "batches": 0, "kwargs": {"ema": {"decay": 0.9}}})
 
 
 pytestmark = pytest.mark.xdist_group(ddp_script.ONE_PROCESS)
@@ -185,7 +186,7 @@ def test_gan_ddp_matches_one_process_on_the_global_batch(ddp):
     assert single["info"]["strategy"] == "SingleDeviceStrategy"
     assert max_difference(rank0, rank1) == 0.0
     assert max_difference(rank0, single) < 1e-6  # float rounding; unsynced look-ahead steps differ by ~1e-3
-    start = tiny(GAN, num_classes=10, conditional=True, ema_decay=0.9, terms=GLOBAL["kwargs"]["terms"])
+    start = tiny(GAN, num_classes=10, conditional=True, ema={"decay": 0.9}, objective=GLOBAL["kwargs"]["objective"])
     assert max(float((single["state"][k] - v).abs().max()) for k, v in start.state_dict().items() if k in single["params"]) > 1e-2
 
 

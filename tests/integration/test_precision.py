@@ -22,7 +22,7 @@ WEIGHTS = {"32-true": torch.float32, "16-mixed": torch.float32, "bf16-mixed": to
 @pytest.mark.parametrize("precision", list(WEIGHTS))
 def test_every_precision_trains_two_batches_and_evaluates(precision: str, tmp_path):
     cli = main(["fit", "--model", "WGANGP", "--data", "EmbeddedMNIST", *TINY_MODEL, "--data.init_args.batch_size=8",
-                "--data.init_args.val_size=32", "--model.init_args.d_steps=1", "--trainer.max_epochs=1",
+                "--data.init_args.val_size=32", "--model.init_args.opt_d.steps=1", "--trainer.max_epochs=1",
                 "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=1", "--trainer.num_sanity_val_steps=0",
                 "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false", "--trainer.accelerator=cpu",
                 f"--trainer.precision={precision}", f"--runs_dir={tmp_path}", *EVALUATION])

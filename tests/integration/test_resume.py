@@ -22,7 +22,7 @@ from tests.fixtures import TINY_MODEL
 ARGS = [
     "--model=CDCGAN",
     *TINY_MODEL,
-    "--model.init_args.terms={label_noise: {flip: 0.1}}",  # more randomness that must be replayed
+    "--model.init_args.objective.terms={label_noise: {flip: 0.1}}",  # more randomness that must be replayed
     "--data=EmbeddedMNIST",
     "--data.init_args.batch_size=32",
     "--trainer.accelerator=cpu",
@@ -100,7 +100,7 @@ class SignalAt(L.Callback):
 
 def fit_in_process(root: Path, epochs: int, *callbacks: L.Callback, ckpt_path: Path | None = None) -> DCGAN:
     torch.manual_seed(0)
-    model = tiny(DCGAN, terms={"label_noise": {"flip": 0.1}})
+    model = tiny(DCGAN, objective={"terms": {"label_noise": {"flip": 0.1}}})
     trainer = L.Trainer(default_root_dir=root, accelerator="cpu", max_epochs=epochs, limit_train_batches=5,
                         limit_val_batches=0, logger=False, enable_progress_bar=False, enable_model_summary=False,
                         callbacks=[LastCheckpoint(dirpath=str(root / "checkpoints")), *callbacks])

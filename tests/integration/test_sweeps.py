@@ -98,7 +98,7 @@ def test_every_sampled_agent_command_trains(path, cli_env, tmp_path, data_args):
 
 def test_a_malformed_sweep_is_caught(tmp_path, capsys):
     bad = {"method": "bayes", "metric": {"name": "val/fid", "goal": "minimize"},
-           "parameters": {"model.init_args.d_stepz": {"values": [1]}},
+           "parameters": {"model.init_args.conditionl": {"values": [True]}},
            "command": ["${env}", "lit-gan", "fit", "--config", "configs/mnist/dcgan.yaml", "${args}"]}
     command = agent_command(bad, samples(bad["parameters"], 1)[0])
     with pytest.raises(SystemExit) as exit_info:
@@ -108,4 +108,4 @@ def test_a_malformed_sweep_is_caught(tmp_path, capsys):
     assert not out  # no config printed: nothing would have trained
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("lit-gan: error: "), err
-    assert "'d_stepz'" in lines[0] and "'d_steps'" in lines[0], err  # names the bad key and the one meant
+    assert "'conditionl'" in lines[0] and "'conditional'" in lines[0], err  # names the bad key and the one meant

@@ -1,6 +1,6 @@
 """Mode counts of Stacked MNIST: the histogram metrics, the per-channel classifier, and the
-Evaluation callback's `modes` / `mode_kl` (real stacks cover about all 1,000; a copy of one
-image covers one)."""
+`modes` / `mode_kl` of the Evaluation callback and of `evaluate()` itself (real stacks cover about
+all 1,000; a copy of one image covers one)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import torch
 from lit_gan.data import StackedMNIST
 from lit_gan.metrics import Settings
 from lit_gan.metrics.classifier import load_or_train
-from lit_gan.metrics.evaluate import extract
+from lit_gan.metrics.evaluate import evaluate, extract
 from lit_gan.metrics.extractors import ClassifierExtractor
 from lit_gan.metrics.modes import combine_channels, kl_to_uniform, mode_counts, modes_covered, stacked_classifier, summary
 from tests.metrics.conftest import evaluation
@@ -95,3 +95,21 @@ def test_the_evaluation_counts_modes_of_stacked_data(tmp_path, stacks, digit_cac
     real = callback.evaluate(RealDigits(stacks.train_set.images, stacks.train_set.labels), stacks).metrics
     assert abs(real["modes"] - real["modes_real"]) < 40 and real["mode_kl"] == pytest.approx(real["mode_kl_real"], abs=0.1)
     assert real["fid"] < 0.1 * m["fid"]
+
+
+def test_evaluate_itself_counts_the_modes_of_stacked_data(tmp_path, stacks, digit_cache, monkeypatch):
+    """`evaluate()` without the callback (scripts, bench/) gives the mode metrics too, over `mode_samples`."""
+    monkeypatch.setattr(stacks, "mode_samples", 300)
+    net, record = stacked_classifier(stacks, digit_cache)
+    classifier = ClassifierExtractor(net)
+    settings = Settings(num_fake=100, num_real=500, kid_subsets=2, cache_dir=str(tmp_path))
+    copies = RealDigits(stacks.val_set.images[:1], stacks.val_set.labels[:1])
+    report = evaluate(copies, stacks, classifier, settings, classifier, record)
+    m = report.metrics
+    assert m["modes"] == 1 and m["mode_kl"] == pytest.approx(math.log(1000)) == m["mode_kl_max"]
+    assert 200 < m["modes_real"] < 300 and m["mode_seconds"] > 0  # 300 draws of 1,000 modes reach about 259
+    assert m["eval_seconds"] >= m["mode_seconds"] and m["class_kl"] > 0
+    assert report.protocol["modes"]["num_fake"] == report.protocol["modes"]["num_real"] == 300
+    assert report.protocol["modes"]["digit_accuracy"] == record["digit_test_accuracy"]
+    without = evaluate(copies, stacks, classifier, settings).metrics  # no classifier: nothing reads the modes
+    assert "modes" not in without and "fid" in without

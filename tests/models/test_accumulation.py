@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lit_gan.models import DCGAN, GAN, R3GAN, WGANGP
 from lit_gan.optim import Optim
-from tests.conftest import tiny
+from tests.conftest import steps, tiny
 
 IMAGES = 32
 
@@ -40,7 +40,7 @@ def fit(model: GAN, batch_size: int, batches: int, **flags: Any) -> GAN:
 
 NO_BATCH_STATISTICS = {  # networks whose output for a sample does not depend on the rest of its batch
     "DCGAN": lambda: tiny(DCGAN, g={"norm": "none"}, d={"norm": "none"}, num_classes=10),
-    "WGANGP": lambda: tiny(WGANGP, g={"norm": "none"}, num_classes=10, d_steps=2),
+    "WGANGP": lambda: tiny(WGANGP, g={"norm": "none"}, num_classes=10, **steps(WGANGP, d=2)),
     "R3GAN": lambda: tiny(R3GAN, num_classes=10),
 }
 

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from lit_gan.models import CDCGAN, DCGAN, GAN, Generative
-from tests.conftest import LATENT, tiny
+from lit_gan.optim import EMA
+from tests.conftest import LATENT, steps, tiny
 
 
 def params(module: torch.nn.Module) -> list[torch.Tensor]:
@@ -24,18 +25,24 @@ def batches(n=4, size=8, classes=10):
 
 
 class Spy(DCGAN):
-    """Records G's and D's parameters around each D step."""
+    """Records G's and D's parameters around each D step (wrapping the objective's D and G losses)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        d_loss, g_loss = self.objective.d_loss, self.objective.g_loss
+
+        def spy_d_loss(step):
+            self.after_d = None
+            return d_loss(step)
+
+        def spy_g_loss(step):  # runs after the D step, before G's
+            self.after_d = (params(self.generator), params(self.discriminator))
+            return g_loss(step)
+
+        self.objective.d_loss, self.objective.g_loss = spy_d_loss, spy_g_loss
 
     def on_train_batch_start(self, batch, batch_idx):
         self.before = (params(self.generator), params(self.discriminator))
-
-    def discriminator_loss(self, *args, **kwargs):
-        self.after_d = None
-        return super().discriminator_loss(*args, **kwargs)
-
-    def generator_loss(self, *args, **kwargs):  # runs after the D step, before G's
-        self.after_d = (params(self.generator), params(self.discriminator))
-        return super().generator_loss(*args, **kwargs)
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
         self.after_batch = (params(self.generator), params(self.discriminator))
@@ -53,7 +60,7 @@ def test_d_step_leaves_g_untouched_and_g_step_leaves_d_untouched(trainer_kwargs)
 
 @pytest.mark.parametrize("d_steps,g_steps,expected_g_updates", [(1, 1, 4), (4, 1, 1), (2, 3, 6)])
 def test_step_schedule_counts_batches(trainer_kwargs, d_steps, g_steps, expected_g_updates):
-    model = tiny(DCGAN, d_steps=d_steps, g_steps=g_steps)
+    model = tiny(DCGAN, **steps(DCGAN, d=d_steps, g=g_steps))
     trainer = L.Trainer(**trainer_kwargs)
     trainer.fit(model, batches())
     opt_g, opt_d = model.optimizers()
@@ -77,7 +84,7 @@ def test_fixed_sample_noise_is_one_column_per_class_and_saved():
 
 
 def test_uniform_noise_lies_in_unit_box():
-    z = tiny(GAN, noise="uniform").sample_z(10_000)
+    z = tiny(GAN, latent={"noise": "uniform"}).sample_z(10_000)
     assert z.min() >= -1 and z.max() <= 1 and z.mean().abs() < 0.02 and z.std() == pytest.approx(3**-0.5, rel=0.05)
 
 
@@ -105,7 +112,7 @@ def test_value_range_mismatch_with_the_data_is_explained():
 
 def test_ema_weights_follow_the_decay_formula(trainer_kwargs):
     decay = 0.9
-    model = tiny(DCGAN, ema_decay=decay)
+    model = tiny(DCGAN, ema=EMA(decay=decay))
     start = params(model.generator)
     assert same(start, params(model.generator_ema))
     L.Trainer(**{**trainer_kwargs, "limit_train_batches": 1}).fit(model, batches())
@@ -118,15 +125,15 @@ def test_ema_weights_follow_the_decay_formula(trainer_kwargs):
 
 
 def test_ema_rampup_shortens_the_half_life_early_as_stylegan2_does(trainer_kwargs):
-    model = tiny(DCGAN, ema_decay=0.999, ema_rampup=0.05, d_steps=2, g_steps=3)
+    model = tiny(DCGAN, ema=EMA(decay=0.999, rampup=0.05), **steps(DCGAN, d=2, g=3))
     decays = []
     for batches_seen in (1, 39, 10_000):  # G turns at batches 2, 40, 10_002: 3, 60, 15_003 G updates
         model.batches_seen = batches_seen
         decays.append(model.ema_decay_now())
     # half-life min(h, 0.05 x updates) in G updates, h = ln 0.5 / ln 0.999 = 693 updates
     assert decays == pytest.approx([0.5 ** (1 / 0.15), 0.5 ** (1 / 3.0), 0.999])
-    assert tiny(DCGAN, ema_decay=0.999).ema_decay_now() == 0.999  # no ramp-up: ema_decay throughout
-    fresh = tiny(DCGAN, ema_decay=0.999, ema_rampup=0.05)
+    assert tiny(DCGAN, ema=EMA(decay=0.999)).ema_decay_now() == 0.999  # no ramp-up: ema.decay throughout
+    fresh = tiny(DCGAN, ema=EMA(decay=0.999, rampup=0.05))
     L.Trainer(**{**trainer_kwargs, "limit_train_batches": 1}).fit(fresh, batches())
     # first update: half-life 0.05 updates, decay 0.5^20 ~ 1e-6: the EMA is (almost) G itself
     for e, g in zip(fresh.generator_ema.parameters(), fresh.generator.parameters()):
@@ -134,25 +141,25 @@ def test_ema_rampup_shortens_the_half_life_early_as_stylegan2_does(trainer_kwarg
 
 
 def test_ema_is_a_copy_of_the_generator_only():
-    model = tiny(DCGAN, ema_decay=0.999)
+    model = tiny(DCGAN, ema=EMA(decay=0.999))
     assert sum(p.numel() for p in model.generator_ema.parameters()) == sum(p.numel() for p in model.generator.parameters())
     assert not any(p.requires_grad for p in model.generator_ema.parameters())
     assert "generator_ema.project.0.weight" in model.state_dict()  # saved with checkpoints
 
 
 def test_diff_augment_applies_to_d_inputs_in_training_only():
-    model = tiny(DCGAN, augment="translation,cutout,color")
+    model = tiny(DCGAN, objective={"augment": "translation,cutout,color"}).eval()  # eval: batch norm's statistics fixed
     x = torch.randn(4, 1, 28, 28)
-    model.eval()
+    validation, training = model.step("val", x, x, None), model.step("d", x, x, None)
     torch.manual_seed(0)
-    a = model.judge(x, None).logits
+    a = validation.judge(x).logits
     torch.manual_seed(1)
-    assert torch.equal(a, model.judge(x, None).logits)  # eval: no augmentation, deterministic
-    model.train()
+    assert torch.equal(a, validation.judge(x).logits)  # validation: no augmentation, deterministic
     torch.manual_seed(0)
-    b = model.judge(x, None).logits
+    b = training.judge(x).logits
     torch.manual_seed(1)
-    assert not torch.equal(b, model.judge(x, None).logits)  # training: augmented, differently per draw
+    assert not torch.equal(b, training.judge(x).logits)  # training: augmented, differently per draw
+    assert torch.equal(a, model.objective.judge(x, None, model.discriminator, augment=False).logits)
 
 
 def test_validation_noise_is_seeded_by_epoch_and_batch_not_the_global_rng(trainer_kwargs):

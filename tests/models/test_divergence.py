@@ -16,9 +16,15 @@ from tests.models.test_base import batches
 class Poisoned(DCGAN):
     """D's loss turns NaN at batch 3: a NaN injected mid-run, after a finite first epoch."""
 
-    def discriminator_loss(self, *args, **kwargs):
-        loss, logs = super().discriminator_loss(*args, **kwargs)
-        return (loss * float("nan") if self.batches_seen == 2 and self.training else loss), logs  # during batch 3
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        d_loss = self.objective.d_loss
+
+        def poisoned(step):
+            loss, logs = d_loss(step)
+            return (loss * float("nan") if step.index == 3 and step.phase == "d" else loss), logs  # during batch 3
+
+        self.objective.d_loss = poisoned
 
 
 def test_a_nan_loss_stops_training_and_last_ckpt_keeps_the_last_finite_state(tmp_path):

@@ -16,10 +16,12 @@ from tests.test_terms import R3GAN_OPTIONS
 def test_defaults_follow_the_paper():
     model = R3GAN()
     assert isinstance(model.generator, R3GANGenerator) and isinstance(model.discriminator, R3GANDiscriminator)
-    assert model.hparams.loss == "rpgan" and [type(t) for t in model.terms] == [R1, R2]
-    assert [(t.gamma, t.every) for t in model.terms] == [(0.05, 1), (0.05, 1)]
+    assert model.hparams.objective["loss"] == model.objective.loss.name == "rpgan"
+    assert [type(t) for t in model.objective.terms] == [R1, R2]
+    assert [(t.gamma, t.every) for t in model.objective.terms] == [(0.05, 1), (0.05, 1)]
     assert model.opt_g == model.opt_d == Optim(lr=2e-4, betas=(0.0, 0.99))
-    assert (model.hparams.latent_dim, model.hparams.ema_decay, model.hparams.ema_rampup) == (64, 0.999, 0.05)
+    assert (model.latent_dim, model.ema.decay, model.ema.rampup) == (64, 0.999, 0.05)
+    assert (model.hparams.latent["dim"], model.hparams.ema) == (64, {"decay": 0.999, "rampup": 0.05})
     assert model.hparams.generator == {"class_path": "lit_gan.nets.r3gan.R3GANGenerator", "init_args": {}}
 
 
@@ -34,7 +36,7 @@ def test_trains_end_to_end_with_the_real_trainer(trainer_kwargs, conditional):
     logged = trainer.callback_metrics
     assert {"train/r1", "train/r2", "train/ada_p", "val/d_loss"} <= set(logged) and logged["train/r2"] > 0
     assert not same(params(model.generator), params(model.generator_ema))  # the EMA lags G
-    assert model.hparams.conditional == conditional and isinstance(model.terms[2], AdaptiveAugment)
+    assert model.hparams.conditional == conditional and isinstance(model.objective.terms[2], AdaptiveAugment)
 
 
 def test_every_new_option_trains_under_bf16_mixed(trainer_kwargs):

@@ -33,7 +33,8 @@ so no synchronization there; on CPU the single-tensor Adam reads it with `.item(
 MODELS = {
     "DCGAN": lambda: tiny(DCGAN),
     "WGANGP": lambda: tiny(WGANGP),
-    "R3GAN+ADA": lambda: tiny(R3GAN, augment="translation,cutout", terms={"ada": {"interval": 4, "ramp_images": 500}}),
+    "R3GAN+ADA": lambda: tiny(R3GAN, objective={"loss": "rpgan", "terms": {"ada": {"interval": 4, "ramp_images": 500}},
+                                                 "augment": "translation,cutout"}),
 }
 
 

@@ -28,16 +28,18 @@ def test_variant_defaults_follow_the_papers():
     assert isinstance(DCGAN().discriminator, DCGANDiscriminator) and DCGAN().opt_d == Optim(lr=2e-4, betas=(0.5, 0.999))
     assert CDCGAN(num_classes=10).conditional and CGAN(num_classes=10).conditional and not DCGAN().conditional
     wgan, gp = WGAN(), WGANGP()
-    assert [type(t) for t in wgan.terms] == [WeightClipping] and wgan.terms[0].value == 0.01
-    assert (wgan.hparams.d_steps, wgan.opt_d.name, wgan.opt_d.lr, wgan.hparams.loss) == (5, "rmsprop", 5e-5, "wasserstein")
-    assert [type(t) for t in gp.terms] == [GradientPenalty] and gp.terms[0].weight == 10.0
-    assert (gp.hparams.d_steps, gp.opt_d.lr, gp.opt_d.betas) == (5, 1e-4, (0.0, 0.9))
+    assert [type(t) for t in wgan.objective.terms] == [WeightClipping] and wgan.objective.terms[0].value == 0.01
+    assert (wgan.opt_d.steps, wgan.opt_d.name, wgan.opt_d.lr, wgan.objective.loss.name) == (5, "rmsprop", 5e-5, "wasserstein")
+    assert (wgan.hparams.opt_d["steps"], wgan.hparams.objective["loss"], wgan.opt_g.steps) == (5, "wasserstein", 1)
+    assert [type(t) for t in gp.objective.terms] == [GradientPenalty] and gp.objective.terms[0].weight == 10.0
+    assert (gp.opt_d.steps, gp.opt_d.lr, gp.opt_d.betas) == (5, 1e-4, (0.0, 0.9))
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in gp.discriminator.modules())
     assert CWGANGP(num_classes=10).conditional
     acgan = ACGAN(num_classes=10)
-    assert [type(t) for t in acgan.terms] == [AuxClassifier] and acgan.discriminator.outputs == 11
+    assert [type(t) for t in acgan.objective.terms] == [AuxClassifier] and acgan.discriminator.outputs == 11
+    assert acgan.objective.class_head and not DCGAN().objective.class_head
     sngan = SNGAN()
-    assert sngan.hparams.loss == "hinge" and sngan.opt_d.betas == (0.0, 0.9)
+    assert sngan.hparams.objective["loss"] == sngan.objective.loss.name == "hinge" and sngan.opt_d.betas == (0.0, 0.9)
     assert any(hasattr(m, "parametrizations") for m in sngan.discriminator.modules())
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in sngan.discriminator.modules())
 
@@ -46,4 +48,6 @@ def test_hyperparameters_are_plain_data():
     hp = WGANGP(num_classes=10).hparams
     assert hp.generator == {"class_path": "lit_gan.nets.dcgan.DCGANGenerator", "init_args": {}}
     assert hp.discriminator == {"class_path": "lit_gan.nets.dcgan.DCGANDiscriminator", "init_args": {"norm": "none"}}
-    assert hp.terms == {"gradient_penalty": {"weight": 10.0}} and isinstance(hp.opt_d, dict)
+    assert hp.objective == {"loss": "wasserstein", "terms": {"gradient_penalty": {"weight": 10.0}}, "augment": ""}
+    assert hp.opt_d == {"name": "adam", "lr": 1e-4, "betas": (0.0, 0.9), "momentum": 0.0, "weight_decay": 0.0, "eps": 1e-8, "steps": 5}
+    assert hp.latent == {"dim": 100, "noise": "normal", "sample_seed": 0} and hp.ema == {"decay": 0.0, "rampup": 0.0}
