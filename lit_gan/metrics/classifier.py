@@ -24,6 +24,12 @@ from lit_gan.checkpoint_io import read_checkpoint
 Batch = tuple[Tensor, Tensor]
 
 
+WIDTH = 32
+"""Channels of the classifier's first convolution."""
+BATCH = 128
+"""Images per step of its training."""
+
+
 class Classifier(L.LightningModule):
     """Three conv blocks (BN, ReLU; width, 2*width, 4*width channels; two 4x4 stride-2, then 3x3),
     global average pooling to the ``4 * width`` penultimate features, and a linear layer to class logits.
@@ -39,7 +45,7 @@ class Classifier(L.LightningModule):
     """
 
     def __init__(self, image_shape: tuple[int, int, int] = (1, 28, 28), num_classes: int = 10,
-                 width: int = 32, lr: float = 3e-3) -> None:
+                 width: int = WIDTH, lr: float = 3e-3) -> None:
         super().__init__()
         if num_classes < 2:
             raise ValueError(f"the classifier needs labelled data with >= 2 classes, got num_classes={num_classes}; "
@@ -120,7 +126,7 @@ STEPS = 1500
 accuracy 0.897 on Fashion-MNIST and 0.976 on the embedded MNIST. Features, not records."""
 
 
-def train(model: Classifier, images: Tensor, labels: Tensor, steps: int, batch_size: int = 128, seed: int = 0,
+def train(model: Classifier, images: Tensor, labels: Tensor, steps: int, batch_size: int = BATCH, seed: int = 0,
           progress: bool = False) -> Classifier:
     """Fit ``model`` on uint8 ``images`` for ``steps`` optimizer steps with its own loss, optimizer
     and one-cycle schedule (batches from seeded shuffles, incomplete ones dropped), in a plain loop:
@@ -165,8 +171,8 @@ def shipped(name: str) -> Path | None:
     return path
 
 
-def load_or_train(datamodule: Any, cache_root: str | Path | None = None, width: int = 32, lr: float = 5e-3,
-                  steps: int = STEPS, batch_size: int = 128, seed: int = 0, device: torch.device | str = "cpu",
+def load_or_train(datamodule: Any, cache_root: str | Path | None = None, width: int = WIDTH, lr: float = 5e-3,
+                  steps: int = STEPS, batch_size: int = BATCH, seed: int = 0, device: torch.device | str = "cpu",
                   epochs: int | None = None, progress: bool = True, use_shipped: bool = True) -> tuple[Classifier, dict[str, Any]]:
     """The classifier of ``datamodule``'s training split: from the cache, else shipped with lit_gan
     (``use_shipped``: the same key, made by the same training; EmbeddedMNIST's default), else

@@ -13,6 +13,7 @@ class RealDigits(L.LightningModule):
     class only (a collapsed generator). Records whether it was called in training mode."""
 
     value_range = (-1.0, 1.0)
+    noise = "normal"
 
     def __init__(self, images: Tensor, labels: Tensor, conditional: bool = False, ignore_labels: bool = False,
                  only: int | None = None) -> None:
@@ -32,6 +33,20 @@ class RealDigits(L.LightningModule):
             idx = torch.stack([torch.nonzero(self.labels == y)[torch.randint(int((self.labels == y).sum()), ())][0]
                                for y in labels.cpu()])
         return (self.images[idx].float() / 127.5 - 1).to(self.device) + 0 * self.weight
+
+    # the rest of `lit_gan.models.Generative`, which the callbacks ask for
+    @property
+    def num_classes(self) -> int:
+        return int(self.labels.max()) + 1
+
+    def sample_z(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        return torch.randn(n, 1, generator=generator)
+
+    def sample_labels(self, n: int, generator: torch.Generator | None = None) -> Tensor | None:
+        return torch.randint(self.num_classes, (n,), generator=generator) if self.conditional else None
+
+    def fixed_samples(self) -> tuple[Tensor, int]:
+        return self.generate(64), 8
 
     def validation_step(self, batch, batch_idx):  # the callback does the work
         return None
