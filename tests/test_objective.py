@@ -121,3 +121,12 @@ def test_the_gan_takes_at_most_ten_grouped_arguments():
 def test_bad_grouped_settings_are_named(argument, value, message):
     with pytest.raises(ValueError, match=message):
         GAN(**{argument: value})
+
+
+def test_a_group_given_as_a_mapping_changes_only_its_fields_over_the_variants_defaults():
+    from lit_gan.models import WGANGP
+
+    r3 = tiny(R3GAN, objective={"terms": {"r1": {"gamma": 1.0}}})
+    assert r3.objective.loss.name == "rpgan" and [t.name for t in r3.objective.terms] == ["r1"]
+    assert (tiny(WGANGP, opt_d={"steps": 1}).opt_d.lr, tiny(WGANGP, opt_d={"steps": 1}).opt_d.steps) == (1e-4, 1)
+    assert tiny(WGANGP, opt_d=Optim(steps=1)).opt_d.lr == Optim().lr  # a settings object replaces the group whole
