@@ -10,17 +10,20 @@ Timings are only meaningful on an otherwise idle machine: with other processes b
 threads wait on each other (see the load average printed at the end; --threads 1 is steadier).
 
 Run:  python bench/overhead.py --threads 1   (both standing rows: default and tiny; --width W for another)
+      python bench/overhead.py --threads 1 --profile tiny   (where a row's batch goes: cProfile's top entries)
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import cProfile
 import gzip
 import importlib.resources
 import logging
 import math
 import os
+import pstats
 import statistics
 import time
 import warnings
@@ -164,6 +167,31 @@ def measure(width: int, batch_size: int, batches: int, repeats: int, warmup: int
     return {k: [n_images / s for s in v] for k, v in seconds.items()}
 
 
+def profile(width: int, batch_size: int, batches: int, top: int) -> None:
+    """cProfile's top entries (by own time) for one fit of lit_gan's DCGAN and of Lightning's floor,
+    per batch: calls and microseconds (inflated by the profiler, comparable between the two)."""
+    torch.manual_seed(0)
+    loader = DataLoader(TensorDataset(load_images(), torch.zeros(5000, dtype=torch.long)), batch_size=batch_size,
+                        shuffle=True, drop_last=True)
+    options = {"width": width}
+    model = DCGAN(image_shape=SHAPE, generator=net(DCGANGenerator, **options), discriminator=net(DCGANDiscriminator, **options))
+    floor = LightningFloor(copy.deepcopy(model.generator), copy.deepcopy(model.discriminator), model.latent_dim)
+    for name, module in (("lit_gan", model), ("lightning floor", floor)):
+        lit_fit(module, loader, 1, 5)  # warm-up
+        profiler = cProfile.Profile()
+        profiler.enable()
+        lit_fit(module, loader, 1, batches)
+        profiler.disable()
+        stats = pstats.Stats(profiler)
+        entries = sorted(stats.stats.items(), key=lambda item: -item[1][2])[:top]  # type: ignore[attr-defined]
+        print(f"\n{name}: {stats.total_calls / batches:,.0f} Python calls and {1e3 * stats.total_tt / batches:.2f} ms "  # type: ignore[attr-defined]
+              f"per batch under the profiler (width {width}, batch {batch_size}, {batches} batches)")
+        print("| calls/batch | own us/batch | cumulative us/batch | function |\n|---:|---:|---:|---|")
+        for (file, line, function), (_, calls, own, cumulative, _) in entries:
+            where = file.split("site-packages/")[-1].replace(str(os.getcwd()) + "/", "")
+            print(f"| {calls / batches:.1f} | {1e6 * own / batches:.0f} | {1e6 * cumulative / batches:.0f} | {where}:{line}({function}) |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", default="default,tiny", help=f"standing rows to measure ({', '.join(ROWS)})")
@@ -173,11 +201,16 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3, help="measurements per side, interleaved")
     p.add_argument("--warmup", type=int, default=5, help="warm-up batches per side")
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    p.add_argument("--profile", choices=ROWS, help="instead of timing: profile one fit of this row, lit_gan and the floor")
+    p.add_argument("--top", type=int, default=25, help="entries in each profile")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.set_flush_denormal(True)  # the sides' weights drift apart: denormal floats would slow one side by chance
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", ".*(does not have many workers|val_dataloader|LeafSpec|logging interval).*")
+    if a.profile:
+        width, batch_size, batches, _ = ROWS[a.profile]
+        return profile(width, batch_size, batches, a.top)
     rows = {"custom": (a.width, a.batch_size, a.batches, TARGET)} if a.width else {r: ROWS[r] for r in a.rows.split(",")}
 
     load_before = os.getloadavg()[0]

@@ -31,6 +31,7 @@ import os
 import platform
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -79,12 +80,17 @@ class Row:
         return "".join(c if c.isalnum() or c in "._+-=" else "_" for c in self.label)
 
 
-def fit_command(row: Row, run_dir: Path, budgets: list[float]) -> list[str]:
+def run_dir_of(runs: Path, row: Row, seed: int) -> Path:
+    """`<runs>/<label>/seed-<seed>`."""
+    return runs / row.slug / f"seed-{seed}"
+
+
+def fit_command(row: Row, run_dir: Path, budgets: list[float], seed: int) -> list[str]:
     """The `lit-gan fit` arguments of a row: its config and overrides, a CPU budget with snapshots,
     no validation or evaluation, one thread's worth of data loading in the process itself."""
     return [
         sys.executable, "-m", "lit_gan", "fit", "--config", row.config, *row.args,
-        "--seed_everything", "0", "--trainer.max_epochs", "100000", "--trainer.limit_val_batches", "0",
+        "--seed_everything", str(seed), "--trainer.max_epochs", "100000", "--trainer.limit_val_batches", "0",
         "--evaluation.every_n_epochs", "0", "--data.init_args.num_workers", "0",
         "--trainer.enable_progress_bar", "false", "--trainer.default_root_dir", str(run_dir),
         "--trainer.callbacks+=lit_gan.callbacks.Budget", f"--trainer.callbacks.minutes={max(budgets):g}",
@@ -96,8 +102,9 @@ def snapshots(run_dir: Path, budgets: list[float]) -> dict[float, Path]:
     return {b: run_dir / "checkpoints" / f"budget-{b:g}min.ckpt" for b in budgets}
 
 
-def train(rows: list[Row], budgets: list[float], runs: Path, cores: list[int]) -> None:
-    """Every row's run, `len(cores)` at a time, each pinned to a free core, in row order."""
+def train(rows: list[Row], seeds: list[int], budgets: list[float], runs: Path, cores: list[int]) -> None:
+    """Every row's run of every seed, `len(cores)` at a time, each pinned to a free core, seed by seed
+    in row order. A finished run asked for a larger budget resumes from its last.ckpt up to it."""
     free: Queue[int] = Queue()
     for core in cores:
         free.put(core)
@@ -105,10 +112,11 @@ def train(rows: list[Row], budgets: list[float], runs: Path, cores: list[int]) -
            "WANDB_SILENT": "true", "TORCHINDUCTOR_COMPILE_THREADS": "1",  # compilation is counted: in-process
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
 
-    def run(row: Row) -> None:
-        run_dir = runs / row.slug
+    def run(job: tuple[int, Row]) -> None:
+        seed, row = job
+        run_dir = run_dir_of(runs, row, seed)
         if all(p.is_file() for p in snapshots(run_dir, budgets).values()):
-            print(f"[{row.label}] reusing {run_dir}", flush=True)
+            print(f"[{row.label} seed {seed}] reusing {run_dir}", flush=True)
             return
         last = run_dir / "checkpoints" / "last.ckpt"
         resume = ["--ckpt_path", str(last)] if last.is_file() else []  # the budget spent carries over
@@ -117,21 +125,21 @@ def train(rows: list[Row], budgets: list[float], runs: Path, cores: list[int]) -
             run_dir.mkdir(parents=True)
         core = free.get()
         try:
-            command = ["taskset", "-c", str(core), *fit_command(row, run_dir, budgets), *resume]
+            command = ["taskset", "-c", str(core), *fit_command(row, run_dir, budgets, seed), *resume]
             with open(run_dir / "command.txt", "a") as file:
                 file.write(shlex.join(command) + "\n")
-            print(f"[{row.label}] {'resuming' if resume else 'training'} on core {core}: {shlex.join(command[4:])}", flush=True)
+            print(f"[{row.label} seed {seed}] {'resuming' if resume else 'training'} on core {core}: {shlex.join(command[4:])}", flush=True)
             start = time.perf_counter()
             with open(run_dir / "train.log", "a") as log:
                 code = subprocess.run(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
-            print(f"[{row.label}] finished in {(time.perf_counter() - start) / 60:.1f} wall-clock min, exit {code}", flush=True)
+            print(f"[{row.label} seed {seed}] finished in {(time.perf_counter() - start) / 60:.1f} wall-clock min, exit {code}", flush=True)
             if code != 0:
                 print((run_dir / "train.log").read_text()[-3000:], file=sys.stderr)
         finally:
             free.put(core)
 
     with ThreadPoolExecutor(len(cores)) as pool:
-        list(pool.map(run, rows))
+        list(pool.map(run, [(seed, row) for seed in seeds for row in rows]))
 
 
 def load_generator(path: Path) -> Any:
@@ -159,7 +167,7 @@ def feature_network(work: Path, classifier_epochs: int) -> tuple[Any, Any, dict]
     return data, ClassifierExtractor(net), record
 
 
-def score(rows: list[Row], budgets: list[float], work: Path, num_fake: int, data: Any, extractor: Any,
+def score(rows: list[Row], seeds: list[int], budgets: list[float], work: Path, num_fake: int, data: Any, extractor: Any,
           record: dict) -> list[dict]:
     """Metrics of every snapshot (cached in `<work>/scores.json` by checkpoint and protocol)."""
     import torch
@@ -171,9 +179,9 @@ def score(rows: list[Row], budgets: list[float], work: Path, num_fake: int, data
     cached = json.loads(cached_path.read_text()) if cached_path.is_file() else {}
     out = []
     for row in rows:
-        for budget, path in snapshots(work / "runs" / row.slug, budgets).items():
+        for seed, (budget, path) in ((s, item) for s in seeds for item in snapshots(run_dir_of(work / "runs", row, s), budgets).items()):
             if not path.is_file():
-                print(f"[{row.label}] no checkpoint at {budget:g} min ({path}): the run failed or stopped early", file=sys.stderr)
+                print(f"[{row.label} seed {seed}] no checkpoint at {budget:g} min ({path}): the run failed or stopped early", file=sys.stderr)
                 continue
             key = f"{path}|{path.stat().st_mtime_ns}|{extractor.key}|{num_fake}"
             if key not in cached:
@@ -181,19 +189,27 @@ def score(rows: list[Row], budgets: list[float], work: Path, num_fake: int, data
                 report = evaluate(load_generator(path), data, extractor, settings, extractor, record)
                 cached[key] = {"budget": checkpoint["budget"], "metrics": report.metrics, "protocol": report.protocol}
                 cached_path.write_text(json.dumps(cached, indent=1))
-                print(f"[{row.label}] {budget:g} min: FID {report.metrics['fid']:.3f}", flush=True)
-            out.append({"label": row.label, "minutes": budget, **cached[key]})
+                print(f"[{row.label} seed {seed}] {budget:g} min: FID {report.metrics['fid']:.3f}", flush=True)
+            out.append({"label": row.label, "seed": seed, "minutes": budget, **cached[key]})
     return out
 
 
 def table(results: list[dict]) -> str:
-    lines = ["| config | CPU-min | batches | images/s | FID | KID | IS | classes | precision | recall |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    """One line per row and budget: the mean over its seeds, FID with its range (min-max) when there are several."""
+    lines = ["| config | CPU-min | seeds | batches | images/s | FID | FID range | KID | IS | classes | precision | recall |",
+             "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"]
+    groups: dict[tuple[str, float], list[dict]] = {}
     for r in results:
-        m, b = r["metrics"], r["budget"]
-        lines.append(f"| {r['label']} | {r['minutes']:g} | {b['batches']:,} | {b['images'] / b['seconds']:.0f} | "
-                     f"{m['fid']:.3f} | {m['kid_mean']:.4f} | {m['is_mean']:.2f} | {m['classes_covered']:.0f} | "
-                     f"{m['precision']:.3f} | {m['recall']:.3f} |")
+        groups.setdefault((r["label"], r["minutes"]), []).append(r)
+    for (label, minutes), runs in groups.items():
+        def mean(key: str, of: str = "metrics") -> float:
+            return statistics.fmean(r[of][key] for r in runs)
+        fids = sorted(r["metrics"]["fid"] for r in runs)
+        spread = f"{fids[0]:.3f}-{fids[-1]:.3f}" if len(fids) > 1 else "-"
+        rate = statistics.fmean(r["budget"]["images"] / r["budget"]["seconds"] for r in runs)
+        lines.append(f"| {label} | {minutes:g} | {len(runs)} | {mean('batches', 'budget'):,.0f} | {rate:.0f} | "
+                     f"{mean('fid'):.3f} | {spread} | {mean('kid_mean'):.4f} | {mean('is_mean'):.2f} | "
+                     f"{mean('classes_covered'):.0f} | {mean('precision'):.3f} | {mean('recall'):.3f} |")
     return "\n".join(lines)
 
 
@@ -206,8 +222,15 @@ def plot(results: list[dict], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for label in dict.fromkeys(r["label"] for r in results):
-        points = sorted((r["minutes"], r["metrics"]["fid"]) for r in results if r["label"] == label)
-        ax.plot(*zip(*points), marker="o", label=label)
+        fids: dict[float, list[float]] = {}
+        for r in results:
+            if r["label"] == label:
+                fids.setdefault(r["minutes"], []).append(r["metrics"]["fid"])
+        minutes = sorted(fids)
+        line, = ax.plot(minutes, [statistics.fmean(fids[m]) for m in minutes], marker="o", label=label)
+        if any(len(v) > 1 for v in fids.values()):  # the seeds' range
+            ax.fill_between(minutes, [min(fids[m]) for m in minutes], [max(fids[m]) for m in minutes],
+                            color=line.get_color(), alpha=0.2)
     ax.set(xlabel="training CPU-minutes (one core)", ylabel="FID (classifier features, lower is better)",
            yscale="log", title="Fashion-MNIST: quality per CPU-minute")
     plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
@@ -230,7 +253,7 @@ def protocol(args: argparse.Namespace, rows: list[Row], record: dict, results: l
     p = results[0]["protocol"] if results else {}
     commands = "\n".join(f"- {r.label}: `{shlex.join(['--config', r.config, *r.args])}`" for r in rows)
     settings = ", ".join(f"{k} {v}" for k, v in {**CLASSIFIER, "epochs": record.get("epochs")}.items())
-    return f"""**Protocol.** Full Fashion-MNIST (60,000 training images), seed 0. Each row is one
+    return f"""**Protocol.** Full Fashion-MNIST (60,000 training images), seeds {', '.join(map(str, args.seeds))}. Each row is one
 `lit-gan fit` run pinned to one core (`taskset`, OMP_NUM_THREADS=1, DataLoader in-process,
 TorchInductor compiling in-process), with no validation or evaluation during training, trained for
 {max(args.budgets):g} minutes of its process's CPU time (`lit_gan.callbacks.Budget`, `time.process_time`;
@@ -255,6 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--configs", nargs="+", default=DEFAULT_ROWS, metavar="ROW",
                         help="rows: '[label=]config [lit-gan overrides...]' (one shell word each)")
     parser.add_argument("--budgets", nargs="+", type=float, default=[2, 5, 10], help="CPU-minutes")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="a run per row and seed (seed_everything)")
     parser.add_argument("--num-fake", type=int, default=10_000, help="generated samples per score")
     parser.add_argument("--out", type=Path, default=HERE / "results", help="folder of the .md/.png results")
     parser.add_argument("--cores", nargs="+", type=int, default=sorted(os.sched_getaffinity(0))[:2],
@@ -268,6 +292,8 @@ def main(argv: list[str] | None = None) -> None:
         args.budgets, args.num_fake = [0.05, 0.1], 500
         if args.out == HERE / "results":
             args.out = Path(tempfile.gettempdir()) / "lit_gan_quality_per_minute_quick"
+    if len(set(args.seeds)) < len(args.seeds):
+        parser.error(f"--seeds repeats a seed: {args.seeds}")
     if any(b <= 0 for b in args.budgets):
         parser.error(f"--budgets must be > 0 minutes, got {args.budgets}")
     args.budgets = sorted(set(args.budgets))
@@ -285,10 +311,10 @@ def main(argv: list[str] | None = None) -> None:
     with ThreadPoolExecutor(1) as background:  # the classifier trains (the first time) beside the runs
         features = background.submit(feature_network, work, 1 if args.quick else CLASSIFIER["epochs"])
         if not args.score_only:
-            train(rows, args.budgets, work / "runs", args.cores)
+            train(rows, args.seeds, args.budgets, work / "runs", args.cores)
         data, extractor, record = features.result()
     torch.set_num_threads(len(args.cores))
-    results = score(rows, args.budgets, work, args.num_fake, data, extractor, record)
+    results = score(rows, args.seeds, args.budgets, work, args.num_fake, data, extractor, record)
     text = table(results)
     print("\n" + text)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,79 @@
+"""Lightning's backward and optimizer step without its plumbing, when the plumbing would do nothing.
+
+In manual optimization every `manual_backward` and `LightningOptimizer.step` passes through the
+strategy and the precision plugin and calls three hooks (`on_before_backward`, `on_after_backward`,
+`on_before_optimizer_step`) on every callback and on the module. With fp32 or bf16 on one device,
+no profiler and no one listening to those hooks, all of it ends in `loss.backward()` and
+`optimizer.step()`, at a cost per call that a small GAN on a GPU feels (bench/overhead.py: tiny row).
+`DirectSteps` then makes those two calls itself, keeping Lightning's step count (`global_step`), and
+the module's own `on_before_optimizer_step` (gradient clipping); otherwise it goes through Lightning.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.core.optimizer import LightningOptimizer
+from lightning.pytorch.plugins.precision import MixedPrecision, Precision
+from lightning.pytorch.profilers import PassThroughProfiler
+from lightning.pytorch.strategies import Strategy
+from lightning.pytorch.utilities.model_helpers import is_overridden
+from torch import Tensor
+
+HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step")
+"""The callback hooks Lightning calls around each backward and optimizer step."""
+
+
+def plumbing_adds_nothing(trainer: L.Trainer, module: L.LightningModule, own: type[L.LightningModule]) -> str | None:
+    """None when Lightning's backward and optimizer step would only call `loss.backward()` and
+    `optimizer.step()` (plus `own`'s `on_before_optimizer_step`); else the reason they would not."""
+    strategy, precision = trainer.strategy, trainer.precision_plugin
+    for method in ("pre_backward", "backward", "post_backward", "optimizer_step"):
+        if getattr(type(strategy), method) is not getattr(Strategy, method):
+            return f"the strategy {type(strategy).__name__} has its own {method}"
+    plain = type(precision) is Precision or (type(precision) is MixedPrecision and precision.scaler is None)  # bf16-mixed
+    if not plain:
+        for method in ("pre_backward", "backward", "post_backward", "optimizer_step"):
+            if getattr(type(precision), method) is not getattr(Precision, method):
+                return f"the precision plugin {type(precision).__name__} has its own {method}"
+    if not isinstance(trainer.profiler, PassThroughProfiler):
+        return "a profiler times Lightning's hooks"
+    for callback in trainer.callbacks:
+        for hook in HOOKS:
+            if is_overridden(hook, callback, parent=L.Callback):
+                return f"the callback {type(callback).__name__} has {hook}"
+    for hook in ("on_before_backward", "on_after_backward", "backward"):
+        if is_overridden(hook, module, parent=L.LightningModule):
+            return f"the module has {hook}"
+    if getattr(type(module), "on_before_optimizer_step") is not getattr(own, "on_before_optimizer_step"):
+        return "a subclass has on_before_optimizer_step"
+    return None
+
+
+class DirectSteps:
+    """`backward(loss)` and `step(optimizer)` for a manually optimized module: straight to torch when
+    `plumbing_adds_nothing`, through Lightning otherwise. Decided once per fit (`on_train_start`)."""
+
+    def __init__(self) -> None:
+        self.direct = False
+        self.reason: str | None = "not started"
+
+    def decide(self, trainer: L.Trainer, module: L.LightningModule, own: type[L.LightningModule]) -> None:
+        self.reason = plumbing_adds_nothing(trainer, module, own)
+        self.direct = self.reason is None
+
+    def backward(self, module: L.LightningModule, loss: Tensor) -> None:
+        if self.direct:
+            loss.backward()
+        else:
+            module.manual_backward(loss)
+
+    def step(self, module: L.LightningModule, optimizer: LightningOptimizer) -> Any:
+        if not self.direct:
+            return optimizer.step()
+        optimizer._on_before_step()  # Lightning's count of optimizer steps: global_step
+        module.on_before_optimizer_step(optimizer.optimizer)
+        out = optimizer.optimizer.step()
+        optimizer._on_after_step()
+        return out
