@@ -315,6 +315,8 @@ def main(argv: list[str] | None = None) -> None:
         data, extractor, record = features.result()
     torch.set_num_threads(len(args.cores))
     results = score(rows, args.seeds, args.budgets, work, args.num_fake, data, extractor, record)
+    if not results:
+        sys.exit(f"no snapshot to score in {work / 'runs'}: train the rows first (without --score-only)")
     text = table(results)
     print("\n" + text)
     args.out.mkdir(parents=True, exist_ok=True)
