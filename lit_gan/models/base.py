@@ -353,8 +353,8 @@ class GAN(L.LightningModule):
 
     @contextlib.contextmanager
     def _toggled(self, optimizer: Any) -> Iterator[None]:
-        """Inside, the other optimizers' parameters get no gradients (Lightning's `toggled_optimizer`,
-        for disjoint optimizers, at a third of its cost); their `requires_grad` is restored after."""
+        """Inside, the other optimizers' parameters get no gradients (Lightning's `toggled_optimizer` for
+        disjoint optimizers, without its dictionary over every parameter); their `requires_grad` is restored after."""
         others = [p for opt in self.trainer.optimizers if opt is not optimizer.optimizer
                   for group in opt.param_groups for p in group["params"]]
         states = [p.requires_grad for p in others]

@@ -32,8 +32,7 @@ def plumbing_adds_nothing(trainer: L.Trainer, module: L.LightningModule, own: ty
     for method in ("pre_backward", "backward", "post_backward", "optimizer_step"):
         if getattr(type(strategy), method) is not getattr(Strategy, method):
             return f"the strategy {type(strategy).__name__} has its own {method}"
-    plain = type(precision) is Precision or (type(precision) is MixedPrecision and precision.scaler is None)  # bf16-mixed
-    if not plain:
+    if not (type(precision) is MixedPrecision and precision.scaler is None):  # bf16-mixed: only autocast, in the forward
         for method in ("pre_backward", "backward", "post_backward", "optimizer_step"):
             if getattr(type(precision), method) is not getattr(Precision, method):
                 return f"the precision plugin {type(precision).__name__} has its own {method}"
@@ -46,7 +45,7 @@ def plumbing_adds_nothing(trainer: L.Trainer, module: L.LightningModule, own: ty
     for hook in ("on_before_backward", "on_after_backward", "backward"):
         if is_overridden(hook, module, parent=L.LightningModule):
             return f"the module has {hook}"
-    if getattr(type(module), "on_before_optimizer_step") is not getattr(own, "on_before_optimizer_step"):
+    if type(module).on_before_optimizer_step is not own.on_before_optimizer_step:
         return "a subclass has on_before_optimizer_step"
     return None
 
