@@ -262,15 +262,34 @@ Runs go one per core (`--cores`, default both), in row order. images/s = trainin
 Each snapshot is scored with {args.num_fake:,} samples against the {p.get('num_real', '?'):,} images of the
 {p.get('real_split', '?')} split in the features of one Fashion-MNIST classifier ({p.get('extractor', '?')}; trained
 once with {settings}; test accuracy {record.get('test_accuracy', float('nan')):.4f}; file
-`{Path(record.get('path', '?')).relative_to(REPO) if str(record.get('path', '')).startswith(str(REPO)) else record.get('path')}`):
+`{shown(Path(record.get('path', '?')), args.out)}`):
 FID and KID (100 subsets of 1,000) on its penultimate features, IS and classes covered (share >= 0.25x the
 data's) from its logits, precision/recall with k=3. Measured on a 2-core machine shared with other jobs
 (load average {load[0]:.1f} at the start, {load[1]:.1f} at the end); {cpu_features()}; torch {torch.__version__}, Python
 {platform.python_version()}, commit {commit}, {time.strftime('%Y-%m-%d')}. This table:
-`PYTHONPATH=. python bench/quality_per_minute.py {shlex.join(args.argv)}`.
+`PYTHONPATH=. python bench/quality_per_minute.py {shlex.join(portable(args.argv))}`.
 
 Rows:
 {commands}"""
+
+
+def shown(path: Path, out: Path) -> str:
+    """`path` as the results file names it: relative to the repository or to `--out` (shown as OUT), never a machine's own folders."""
+    for root, name in ((REPO, ""), (out.resolve(), "OUT/")):
+        if path.resolve().is_relative_to(root):
+            return name + path.resolve().relative_to(root).as_posix()
+    return path.name
+
+
+def portable(argv: list[str]) -> list[str]:
+    """The command line with `--out`'s folder written as OUT, so the results file names no one machine's path."""
+    shown_argv = list(argv)
+    for i, word in enumerate(shown_argv):
+        if word == "--out" and i + 1 < len(shown_argv):
+            shown_argv[i + 1] = "OUT"
+        elif word.startswith("--out="):
+            shown_argv[i] = "--out=OUT"
+    return shown_argv
 
 
 def main(argv: list[str] | None = None) -> None:
