@@ -30,7 +30,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 
-from lit_gan import losses, nets, terms
+from lit_gan import losses, nets, self_conditioning, terms
 from lit_gan.augment import parse_policy
 from lit_gan.errors import Diverged
 from lit_gan.hardware import warn_if_bf16_is_emulated
@@ -82,6 +82,8 @@ class GAN(L.LightningModule):
             e.g. {loss: hinge, terms: {r1: {gamma: 1}}, augment: translation}.
         opt_g, opt_d: each network's optimizer and steps per round (`lit_gan.optim.Optim`).
         ema: an exponential moving average of G, used outside training (`lit_gan.optim.EMA`).
+        clusters: k >= 2 to self-condition an unconditional model on k k-means clusters of the
+            training images, found when training starts (`lit_gan.self_conditioning`); 0: off.
 
     To start from another run's weights (fine-tuning): `load_weights(path)`, or `--weights_from` in the CLI.
     """
@@ -98,6 +100,7 @@ class GAN(L.LightningModule):
         opt_g: Optim = Optim(lr=1e-3, betas=(0.9, 0.999)),
         opt_d: Optim = Optim(lr=1e-3, betas=(0.9, 0.999)),
         ema: EMA = EMA(),
+        clusters: int = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -115,9 +118,19 @@ class GAN(L.LightningModule):
                             generator=g_spec, discriminator=d_spec,
                             objective={"loss": spec.loss if isinstance(spec.loss, str) else dict(spec.loss), "terms": term_specs,
                                        "augment": spec.augment})
-        self.objective = Objective(losses.build(spec.loss), terms.build(term_specs), parse_policy(spec.augment), conditional)
-        k = num_classes if conditional else 0
+        if clusters:
+            check_int("clusters", clusters, 2, "the number of k-means clusters to condition on, e.g. "
+                      "--model.init_args.clusters 20; 0 turns self-conditioning off")
+            require(not conditional, f"clusters={clusters} self-conditions an unconditional model; {type(self).__name__} is "
+                    "conditional on the data's labels already: use --model DCGAN (or another unconditional variant)")
+        self.objective = Objective(losses.build(spec.loss), terms.build(term_specs), parse_policy(spec.augment),
+                                   conditional or bool(clusters))
+        k = num_classes if conditional else clusters
         self.generator = nets.build(g_spec, tuple(image_shape), self.latent.dim, k)
+        if clusters:
+            self.generator = self_conditioning.ClusterConditioned(self.generator, clusters, self.latent.noise)
+            pooled = self_conditioning.pixel_features(torch.zeros(1, *image_shape)).shape[1]
+            self.register_buffer("cluster_centroids", torch.zeros(clusters, pooled))  # found when training starts
         outputs = 1 + (num_classes if self.objective.class_head else 0)
         self.discriminator = nets.build(d_spec, tuple(image_shape), 0 if self.objective.class_head else k, outputs)
         require(not (conditional or self.objective.class_head) or num_classes >= 2,
@@ -139,12 +152,12 @@ class GAN(L.LightningModule):
         self._steps = DirectSteps()  # backward and optimizer steps: past Lightning's plumbing when it adds nothing
         self.run_id = uuid.uuid4().hex  # kept by resumes: which checkpoints belong to one run
         self.training_seed = int(os.environ.get("PL_GLOBAL_SEED", self.latent.sample_seed))
-        # Sample grid: 64 images; when conditional, one column per class (max 16), one noise per row.
-        self.grid_columns = min(num_classes, 16) if conditional else 8
+        # Sample grid: 64 images; with classes (or clusters), one column per class (max 16), one noise per row.
+        self.grid_columns = min(k, 16) if k else 8
         fixed = torch.Generator().manual_seed(self.latent.sample_seed)
-        z = self.sample_z(8, fixed).repeat_interleave(self.grid_columns, 0) if conditional else self.sample_z(64, fixed)
+        z = self.sample_z(8, fixed).repeat_interleave(self.grid_columns, 0) if k else self.sample_z(64, fixed)
         self.register_buffer("grid_z", z)
-        labels = torch.arange(self.grid_columns).repeat(8) if conditional else torch.zeros(64, dtype=torch.long)
+        labels = torch.arange(self.grid_columns).repeat(8) if k else torch.zeros(64, dtype=torch.long)
         self.register_buffer("grid_labels", labels)
 
     @classmethod
@@ -206,7 +219,7 @@ class GAN(L.LightningModule):
             z = self.sample_z(n if n is not None else len(labels))  # type: ignore[arg-type]
         if generator is None:
             generator = self.generator_ema if self.generator_ema is not None and not self.training else self.generator
-        return generator(z.to(self.dtype), labels if self.conditional else None)
+        return generator(z.to(self.dtype), labels if self.conditional or self.hparams.get("clusters") else None)
 
     @torch.no_grad()
     def fixed_samples(self) -> tuple[Tensor, int]:
@@ -231,7 +244,7 @@ class GAN(L.LightningModule):
     def losses(self, real: Tensor, labels: Tensor | None, phase: Phase = "lookahead") -> tuple[Tensor, dict[str, Tensor], Tensor]:
         """D's loss (with readouts) and G's loss on a batch, as a training step computes them but
         with no update (`lookahead`: no running statistics) or as validation does (`val`)."""
-        labels = self._labels(labels) if labels is not None else None
+        labels = self._labels(real, labels) if labels is not None else None
         z = self.sample_z(len(real))
         fake = self.generate(labels=labels, z=z)
         loss_d, readouts = self.objective.d_loss(self.step(phase, real, fake.detach(), labels, z))
@@ -308,7 +321,7 @@ class GAN(L.LightningModule):
     def _train_step(self, group: list[Batch]) -> None:
         sizes = [len(b[0]) for b in group]
         real = torch.cat([b[0] for b in group]) if len(group) > 1 else group[0][0]
-        labels = self._labels(torch.cat([b[1] for b in group]) if len(group) > 1 else group[0][1])
+        labels = self._labels(real, torch.cat([b[1] for b in group]) if len(group) > 1 else group[0][1])
         opt_g, opt_d = self.optimizers()
         # under DDP the networks being trained run through their wrappers, which sync their gradients;
         # G's loss sees the plain D (frozen then)
@@ -445,8 +458,28 @@ class GAN(L.LightningModule):
             "last.ckpt keeps the last finite state"
         )
 
-    def _labels(self, labels: Tensor) -> Tensor | None:
+    def _labels(self, real: Tensor, labels: Tensor) -> Tensor | None:
+        """What G and D are told of a real batch: its labels (conditional), its clusters (`clusters`), or nothing."""
+        if self.hparams.get("clusters"):
+            return self_conditioning.nearest(self_conditioning.pixel_features(real), self.cluster_centroids)
         return labels if self.conditional else None
+
+    def _find_clusters(self) -> None:
+        """k-means of the training images (rank 0's, broadcast), unless a checkpoint brought them."""
+        k = int(self.hparams.get("clusters") or 0)
+        if not k or bool(self.cluster_centroids.any()):  # found before (a resume, fine-tuning)
+            return
+        found = None
+        if self.trainer.is_global_zero:
+            images = self_conditioning.training_images(self.trainer.datamodule, self_conditioning.SAMPLE, self.value_range)
+            found = (*self_conditioning.kmeans(self_conditioning.pixel_features(images), k, self.training_seed), len(images))
+        centroids, proportions, n = self.trainer.strategy.broadcast(found, src=0)
+        self.cluster_centroids = centroids.to(self.device)
+        for generator in (self.generator, self.generator_ema):
+            if generator is not None:
+                generator.proportions.copy_(proportions)
+        rank_zero_info(f"clusters: {k} k-means clusters of {n:,} training images, proportions "
+                       f"{min(proportions.tolist()):.3f} to {max(proportions.tolist()):.3f}")
 
     @torch.no_grad()
     def update_ema(self) -> None:
@@ -555,6 +588,7 @@ class GAN(L.LightningModule):
 
     def on_train_start(self) -> None:
         self._steps.decide(self.trainer, self, GAN)
+        self._find_clusters()  # here, so a CPU-time budget (which starts before) counts it
 
     def on_train_epoch_start(self) -> None:
         self._epoch_start = time.perf_counter()

@@ -39,6 +39,14 @@ BAD_INPUT = {
         ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--data.init_args.image_size", "27"],
         ["27x27", "--data.init_args.image_size"],
     ),
+    "one cluster": (
+        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.clusters=1"],
+        ["clusters", "--model.init_args.clusters"],
+    ),
+    "clusters on a conditional model": (
+        ["--model", "CDCGAN", "--data", "EmbeddedMNIST", "--model.init_args.clusters=4"],
+        ["clusters=4", "conditional", "--model DCGAN"],
+    ),
     "negative learning rate": (
         ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.opt_d.lr=-1"],
         ["learning rate", "lr=-1"],
