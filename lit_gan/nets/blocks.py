@@ -7,19 +7,22 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-Activation = Literal["tanh", "sigmoid"]
+Activation = Literal["tanh", "sigmoid", "none"]
 Norm = Literal["batch", "none", "spectral"]
 
 
-VALUE_RANGES: dict[str, tuple[float, float]] = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}
-"""The range of images each output activation produces: the one place this mapping lives."""
+VALUE_RANGES: dict[str, tuple[float, float]] = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0), "none": (-1.0, 1.0)}
+"""The range of images each output activation produces (for "none", the range of the data it is
+trained on: its outputs are not bounded, and samples are clipped to it when turned into pixels):
+the one place this mapping lives."""
 
 
 def output_activation(name: Activation) -> nn.Module:
-    """tanh for data in [-1, 1], sigmoid for data in [0, 1]."""
+    """tanh for data in [-1, 1], sigmoid for data in [0, 1], none (R3GAN's and StyleGAN's linear
+    output) for data in [-1, 1]."""
     if name not in VALUE_RANGES:
-        raise ValueError(f"final_activation must be 'tanh' or 'sigmoid', got {name!r}")
-    return nn.Tanh() if name == "tanh" else nn.Sigmoid()
+        raise ValueError(f"final_activation must be 'tanh', 'sigmoid' or 'none', got {name!r}")
+    return {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "none": nn.Identity}[name]()
 
 
 def one_hot(labels: Tensor | None, num_classes: int, like: Tensor) -> Tensor:

@@ -73,6 +73,9 @@ def test_conditional_nets_use_the_labels_and_multi_output_d():
     sigmoid = R3GANGenerator((1, 28, 28), 16, width=8, final_activation="sigmoid")
     images = sigmoid(z)
     assert sigmoid.value_range == (0.0, 1.0) and images.min() >= 0 and images.max() <= 1
+    linear = R3GANGenerator((1, 28, 28), 16, width=8, final_activation="none")  # the paper's: no output squashing
+    linear.load_state_dict(sigmoid.state_dict())
+    assert linear.value_range == (-1.0, 1.0) and torch.allclose(torch.sigmoid(linear(z)), images)
 
 
 @pytest.mark.parametrize(
