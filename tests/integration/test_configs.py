@@ -167,11 +167,12 @@ def test_config_runs_a_short_fit(config: Path, tmp_path: Path, request: pytest.F
     assert not mismatched, f"hyper_parameters differ from {model_class}'s defaults / the config: {mismatched}"
 
     # A sample grid of image_size + 2 px padding: 8 rows of one column per class (max 16) when
-    # conditional, else 8 rows of 8; grey (R = G = B) for 1 channel; not a blank picture.
+    # conditional, or per cluster when self-conditioned, else 8 rows of 8; grey (R = G = B) for 1
+    # channel; not a blank picture.
     grids = sorted((run / "samples").glob("*.png"))
     assert grids, f"no sample grid in {run / 'samples'}"
     channels, size = shape[0], shape[1]
-    columns = min(num_classes, 16) if hparams["conditional"] else 8
+    columns = min(num_classes if hparams["conditional"] else hparams.get("clusters") or 8, 16)
     with Image.open(grids[-1]) as image:
         assert image.size == (columns * (size + 2) + 2, 8 * (size + 2) + 2)
         pixels = np.asarray(image.convert("RGB")).astype(float)
