@@ -188,10 +188,19 @@ def score(rows: list[Row], seeds: list[int], budgets: list[float], work: Path, n
                 checkpoint = torch.load(path, map_location="cpu", weights_only=True)
                 report = evaluate(load_generator(path), data, extractor, settings, extractor, record)
                 cached[key] = {"budget": checkpoint["budget"], "metrics": report.metrics, "protocol": report.protocol}
-                cached_path.write_text(json.dumps(cached, indent=1))
+                save_scores(cached_path, {key: cached[key]})
                 print(f"[{row.label} seed {seed}] {budget:g} min: FID {report.metrics['fid']:.3f}", flush=True)
             out.append({"label": row.label, "seed": seed, "minutes": budget, **cached[key]})
     return out
+
+
+def save_scores(path: Path, new: dict[str, Any]) -> None:
+    """Adds `new` to the score cache, keeping what other benchmark processes wrote there meanwhile
+    (re-read, merged and replaced atomically: a reader never sees half a file)."""
+    merged = {**(json.loads(path.read_text()) if path.is_file() else {}), **new}
+    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    partial.write_text(json.dumps(merged, indent=1))
+    os.replace(partial, path)
 
 
 def table(results: list[dict]) -> str:

@@ -13,3 +13,12 @@ def test_the_command_and_the_classifier_file_are_shown_relative_to_out(tmp_path)
     assert qpm.shown(classifier, tmp_path) == "OUT/quality_per_minute/cache/classifiers/c.pt"
     assert qpm.shown(qpm.REPO / "bench" / "results", tmp_path) == "bench/results"
     assert qpm.shown(Path("/elsewhere/c.pt"), tmp_path) == "c.pt"
+
+
+def test_scores_saved_by_two_processes_are_merged_not_overwritten(tmp_path):
+    path = tmp_path / "scores.json"
+    qpm.save_scores(path, {"a": {"fid": 1.0}})
+    qpm.save_scores(path, {"b": {"fid": 2.0}})  # another process, which read the file before "a" was there
+    import json
+    assert json.loads(path.read_text()) == {"a": {"fid": 1.0}, "b": {"fid": 2.0}}
+    assert [p.name for p in tmp_path.iterdir()] == ["scores.json"]  # no temporary file left
