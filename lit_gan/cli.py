@@ -45,7 +45,7 @@ from lit_gan.checkpoint_io import read_checkpoint, with_safe_io
 from lit_gan.data import ImageDataModule
 from lit_gan.distributed import STRATEGIES
 from lit_gan.models import GAN, legacy
-from lit_gan.tracking import ResumableCSVLogger, WandbSettings, wandb_logger
+from lit_gan.tracking import ResumableCSVLogger, WandbSettings, check_wandb_mode, wandb_logger
 from lit_gan.trust import canonical, named_classes
 
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError)
@@ -205,6 +205,8 @@ class GANCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         cfg = self.config.get(self.subcommand, self.config) if self.subcommand else self.config
         trainer = cfg.trainer
+        if trainer.logger in (None, True):  # W&B's settings checked before the run directory is made
+            check_wandb_mode()
         child = os.environ.get("LOCAL_RANK", "0") != "0" and RUN_DIR_ENV in os.environ  # a DDP worker
         ckpt_path = cfg.get("ckpt_path")
         if trainer.default_root_dir is None:

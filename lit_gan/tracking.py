@@ -50,6 +50,10 @@ def has_api_key() -> bool:
         return False
 
 
+WANDB_MODES = ("online", "offline", "disabled", "shared", "dryrun", "run")
+"""The values wandb accepts for WANDB_MODE."""
+
+
 def reachable(host: str, timeout: float = 3.0) -> bool:
     try:
         with socket.create_connection((host, 443), timeout=timeout):
@@ -58,8 +62,20 @@ def reachable(host: str, timeout: float = 3.0) -> bool:
         return False
 
 
+def check_wandb_mode() -> None:
+    """An empty WANDB_MODE counts as unset (wandb itself would refuse it); an unknown one stops with
+    the modes there are. No network: callable before anything is made."""
+    if os.environ.get("WANDB_MODE") == "":
+        del os.environ["WANDB_MODE"]
+    mode = os.environ.get("WANDB_MODE")
+    if mode is not None and mode not in WANDB_MODES:
+        raise ValueError(f"WANDB_MODE={mode!r} is not a W&B mode: use one of {', '.join(WANDB_MODES)}, "
+                         "or unset it (lit_gan then logs online when it can, else offline)")
+
+
 def wandb_mode() -> tuple[str, str | None]:
-    """The mode to log in and, when we chose offline ourselves, why."""
+    """The mode to log in and, when we chose offline ourselves, why (WANDB_MODE first: `check_wandb_mode`)."""
+    check_wandb_mode()
     if os.environ.get("WANDB_MODE"):
         return os.environ["WANDB_MODE"], None
     if not has_api_key():

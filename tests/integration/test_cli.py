@@ -152,6 +152,16 @@ def test_bad_input_stops_before_training_with_one_line(case, tmp_path, capsys, r
     assert not list(tmp_path.rglob("*.png")), "a sample grid was written"
 
 
+def test_an_unknown_wandb_mode_stops_before_the_run_directory_is_made(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "ofline")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        main(["fit", "--model", "DCGAN", "--data", "EmbeddedMNIST", *TINY, f"--runs_dir={tmp_path / 'runs'}"])
+    assert info.value.code == 2
+    assert "WANDB_MODE='ofline' is not a W&B mode" in one_error_line(capsys)
+    assert not (tmp_path / "runs").exists()
+
+
 def test_module_prints_the_config(tmp_path):
     """`python -m lit_gan fit --print_config` works from a clean process and writes nothing."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}

@@ -82,6 +82,17 @@ def test_wandb_mode_is_respected_and_no_key_means_offline(monkeypatch, tmp_path)
     assert mode == "offline" and "unreachable" in reason
 
 
+def test_an_empty_wandb_mode_counts_as_unset_and_an_unknown_one_is_named(monkeypatch, tmp_path):
+    monkeypatch.setenv("WANDB_MODE", "")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "none"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert tracking.wandb_mode()[0] == "offline" and "WANDB_MODE" not in os.environ  # wandb would refuse ''
+    monkeypatch.setenv("WANDB_MODE", "ofline")
+    with pytest.raises(ValueError, match="WANDB_MODE='ofline' is not a W&B mode: use one of online, offline, disabled"):
+        tracking.wandb_mode()
+
+
 def test_cli_never_waits_for_input_without_credentials(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
     env.update(HOME=str(tmp_path), NETRC=str(tmp_path / "none"), PYTHONPATH=str(Path(__file__).resolve().parents[2]))
