@@ -429,6 +429,9 @@ def suggestion(reason: str, class_path: str) -> str:
     (`latent.dim`) or its default networks' options (`generator.init_args.width`)."""
     option = re.search(r"Option '(\w+)' is not accepted", reason)
     cls = _import(class_path)
+    field = re.search(r"unrecognized arguments: --(\w+)\.(\w+)", reason)  # a settings group's field (opt_d.stepz)
+    if field and cls is not None:
+        return _field_suggestion(cls, *field.groups())
     if not option or cls is None:
         return ""
     if isinstance(cls, type) and issubclass(cls, GAN) and option.group(1) in {**legacy.MOVED, "weights_from": None}:
@@ -445,6 +448,16 @@ def suggestion(reason: str, class_path: str) -> str:
             names.setdefault(option_name, f"{param.name}.init_args.{option_name}")
     close = difflib.get_close_matches(option.group(1), sorted(set(names) - {"self", "kwargs", "args"}), n=1)
     return f"; did you mean {names[close[0]]!r}?" if close else ""
+
+
+def _field_suggestion(cls: type, group: str, field: str) -> str:
+    """"; did you mean 'opt_d.steps'?" for a misspelt field of one of `cls`'s settings groups."""
+    for klass in cls.__mro__:
+        param = inspect.signature(klass.__init__).parameters.get(group) if "__init__" in vars(klass) else None
+        if param is not None and dataclasses.is_dataclass(param.default):
+            close = difflib.get_close_matches(field, [f.name for f in dataclasses.fields(param.default)], n=1)
+            return f"; did you mean '{group}.{close[0]}'?" if close else ""
+    return ""
 
 
 def _import(class_path: str) -> Any:

@@ -39,6 +39,10 @@ BAD_INPUT = {
         ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--data.init_args.image_size", "27"],
         ["27x27", "--data.init_args.image_size"],
     ),
+    "misspelt settings field": (
+        ["--model", "WGANGP", "--data", "EmbeddedMNIST", "--model.init_args.opt_d.stepz=2"],
+        ["--opt_d.stepz", "did you mean 'opt_d.steps'?"],
+    ),
     "one cluster": (
         ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.clusters=1"],
         ["clusters", "--model.init_args.clusters"],
