@@ -481,6 +481,13 @@ class GAN(L.LightningModule):
         rank_zero_info(f"clusters: {k} k-means clusters of {n:,} training images, proportions "
                        f"{min(proportions.tolist()):.3f} to {max(proportions.tolist()):.3f}")
 
+    def train(self, mode: bool = True) -> "GAN":
+        """As nn.Module's, but the EMA generator stays in eval mode: it is only ever sampled from."""
+        super().train(mode)
+        if self.generator_ema is not None:
+            self.generator_ema.eval()
+        return self
+
     @torch.no_grad()
     def update_ema(self) -> None:
         """ema <- decay * ema + (1 - decay) * G, after every G update (`lit_gan.optim.EMA`); buffers are copied."""
