@@ -328,3 +328,19 @@ def test_quiet_filters_are_installed_once_however_many_commands_run():
     assert len(logger.filters) == 1
     tip = logging.LogRecord("x", logging.INFO, "", 0, "💡 Tip: try our cloud", None, None)
     assert not logger.filter(tip) and logger.filter(logging.LogRecord("x", logging.INFO, "", 0, "Epoch 1", None, None))
+
+
+def test_self_conditioning_trains_on_a_folder_without_labels(flat_image_folder, tmp_path):
+    """The user story of `clusters`: images with no classes, a model that finds its own."""
+    cli = main(["fit", "--model", "DCGAN", "--data", "ImageFolder", f"--data.init_args.root={flat_image_folder}",
+                "--data.init_args.image_size=8", "--data.init_args.batch_size=4", "--model.init_args.clusters=3",
+                "--evaluation.every_n_epochs=0",  # no Inception weights here; the evaluation is not what this checks
+                *TINY, f"--runs_dir={tmp_path}"])
+    run = Path(cli.trainer.default_root_dir)
+    state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    centroids = state["cluster_centroids"]
+    assert centroids.shape == (3, 3 * 8 * 8) and len(centroids.unique(dim=0)) == 3
+    assert torch.isclose(state["generator.proportions"].sum(), torch.tensor(1.0))
+    from PIL import Image
+    with Image.open(sorted((run / "samples").glob("*.png"))[-1]) as grid:
+        assert grid.size == (3 * (8 + 2) + 2, 8 * (8 + 2) + 2)  # one column per cluster
