@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "lit_gan"
 LAYERS = [
     # generic helpers and self-contained parts
     ["util", "errors", "images", "hardware", "folders", "progress", "trust", "checkpoint_io", "collective", "augment", "losses", "optim"],
-    ["nets", "objective", "data"],  # networks; what the loop optimizes; data modules
+    ["nets", "objective", "data", "self_conditioning"],  # networks; what the loop optimizes; data modules; G told a cluster
     ["terms"],  # the objective's regularizers and extras
     ["models"],  # the loop (GAN), its variants and contracts
     ["metrics", "distributed"],
