@@ -138,7 +138,7 @@ class GAN(L.LightningModule):
                 f"num_classes={num_classes}; use labelled data (e.g. --data EmbeddedMNIST, or an ImageFolder with one "
                 "subfolder per class) or an unconditional model (e.g. --model DCGAN)")
         self.objective.check(self.discriminator)
-        self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if self.ema.decay else None
+        self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False).eval() if self.ema.decay else None
         # G's and D's DistributedDataParallel wrappers while `lit_gan.distributed.GANDDPStrategy` fits
         # (a plain dict: outside the module tree and the checkpoints); the training step calls them
         self.ddp: dict[str, nn.Module] = {}

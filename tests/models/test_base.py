@@ -145,8 +145,9 @@ def test_ema_is_a_copy_of_the_generator_only():
     assert sum(p.numel() for p in model.generator_ema.parameters()) == sum(p.numel() for p in model.generator.parameters())
     assert not any(p.requires_grad for p in model.generator_ema.parameters())
     assert "generator_ema.project.0.weight" in model.state_dict()  # saved with checkpoints
+    assert not any(m.training for m in model.generator_ema.modules())  # only ever sampled from
     model.train()
-    assert model.generator.training and not any(m.training for m in model.generator_ema.modules())  # only sampled from
+    assert model.generator.training and not any(m.training for m in model.generator_ema.modules())
 
 
 def test_diff_augment_applies_to_d_inputs_in_training_only():
