@@ -44,7 +44,7 @@ def kmeans(features: Tensor, k: int, seed: int) -> tuple[Tensor, Tensor]:
 
     if len(features) < k:
         raise ValueError(f"clusters={k} needs at least {k} training images, the data has {len(features)}; "
-                         "lower --model.init_args.clusters")
+                         "lower --model.init_args.latent.clusters")
     fit = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(features.double().numpy())
     counts = torch.bincount(torch.as_tensor(fit.labels_, dtype=torch.long), minlength=k).double()
     return torch.as_tensor(fit.cluster_centers_, dtype=torch.float32), (counts / counts.sum()).float()

@@ -113,6 +113,7 @@ def test_the_gan_takes_at_most_ten_grouped_arguments():
 @pytest.mark.parametrize("argument, value, message", [
     ("latent", {"dim": 0}, "latent dim must be an integer >= 1"),
     ("latent", {"noise": "cauchy"}, "latent noise must be 'normal' or 'uniform'"),
+    ("latent", {"clusters": 1}, "latent clusters must be an integer >= 2"),
     ("latent", {"size": 3}, "latent takes dim, noise, sample_seed"),
     ("ema", {"decay": 1.0}, r"ema decay must lie in \[0, 1\)"),
     ("opt_d", {"steps": 0}, "steps must be an integer >= 1"),

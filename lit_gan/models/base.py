@@ -53,16 +53,23 @@ class Latent:
         dim: size of z.
         noise: z ~ N(0, I) ("normal") or U(-1, 1) ("uniform").
         sample_seed: seed of the fixed noise behind sample grids and `predict`.
+        clusters: k >= 2 for a categorical code drawn with z: self-conditioning on k k-means
+            clusters of the training images, found when training starts (`lit_gan.self_conditioning`;
+            unconditional models only); 0: none.
     """
 
     dim: int = 100
     noise: Literal["normal", "uniform"] = "normal"
     sample_seed: int = 0
+    clusters: int = 0
 
     def __post_init__(self) -> None:
         check_int("latent dim", self.dim, 1, "e.g. --model.init_args.latent.dim 100")
         require(self.noise in ("normal", "uniform"), f"latent noise must be 'normal' or 'uniform', got {self.noise!r}")
         check_int("latent sample_seed", self.sample_seed, 0, "any seed >= 0")
+        if self.clusters:
+            check_int("latent clusters", self.clusters, 2, "the number of k-means clusters to condition on, e.g. "
+                      "--model.init_args.latent.clusters 20; 0 turns self-conditioning off")
 
 
 class GAN(L.LightningModule):
@@ -82,8 +89,6 @@ class GAN(L.LightningModule):
             e.g. {loss: hinge, terms: {r1: {gamma: 1}}, augment: translation}.
         opt_g, opt_d: each network's optimizer and steps per round (`lit_gan.optim.Optim`).
         ema: an exponential moving average of G, used outside training (`lit_gan.optim.EMA`).
-        clusters: k >= 2 to self-condition an unconditional model on k k-means clusters of the
-            training images, found when training starts (`lit_gan.self_conditioning`); 0: off.
 
     To start from another run's weights (fine-tuning): `load_weights(path)`, or `--weights_from` in the CLI.
     """
@@ -100,7 +105,6 @@ class GAN(L.LightningModule):
         opt_g: Optim = Optim(lr=1e-3, betas=(0.9, 0.999)),
         opt_d: Optim = Optim(lr=1e-3, betas=(0.9, 0.999)),
         ema: EMA = EMA(),
-        clusters: int = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -118,10 +122,9 @@ class GAN(L.LightningModule):
                             generator=g_spec, discriminator=d_spec,
                             objective={"loss": spec.loss if isinstance(spec.loss, str) else dict(spec.loss), "terms": term_specs,
                                        "augment": spec.augment})
+        clusters = self.latent.clusters
         if clusters:
-            check_int("clusters", clusters, 2, "the number of k-means clusters to condition on, e.g. "
-                      "--model.init_args.clusters 20; 0 turns self-conditioning off")
-            require(not conditional, f"clusters={clusters} self-conditions an unconditional model; {type(self).__name__} is "
+            require(not conditional, f"latent.clusters={clusters} self-conditions an unconditional model; {type(self).__name__} is "
                     "conditional on the data's labels already: use --model DCGAN (or another unconditional variant)")
         self.objective = Objective(losses.build(spec.loss), terms.build(term_specs), parse_policy(spec.augment),
                                    conditional or bool(clusters))
@@ -219,7 +222,7 @@ class GAN(L.LightningModule):
             z = self.sample_z(n if n is not None else len(labels))  # type: ignore[arg-type]
         if generator is None:
             generator = self.generator_ema if self.generator_ema is not None and not self.training else self.generator
-        return generator(z.to(self.dtype), labels if self.conditional or self.hparams.get("clusters") else None)
+        return generator(z.to(self.dtype), labels if self.conditional or self.latent.clusters else None)
 
     @torch.no_grad()
     def fixed_samples(self) -> tuple[Tensor, int]:
@@ -459,14 +462,14 @@ class GAN(L.LightningModule):
         )
 
     def _labels(self, real: Tensor, labels: Tensor) -> Tensor | None:
-        """What G and D are told of a real batch: its labels (conditional), its clusters (`clusters`), or nothing."""
-        if self.hparams.get("clusters"):
+        """What G and D are told of a real batch: its labels (conditional), its clusters (`latent.clusters`), or nothing."""
+        if self.latent.clusters:
             return self_conditioning.nearest(self_conditioning.pixel_features(real), self.cluster_centroids)
         return labels if self.conditional else None
 
     def _find_clusters(self) -> None:
         """k-means of the training images (rank 0's, broadcast), unless a checkpoint brought them."""
-        k = int(self.hparams.get("clusters") or 0)
+        k = self.latent.clusters
         if not k or bool(self.cluster_centroids.any()):  # found before (a resume, fine-tuning)
             return
         found = None

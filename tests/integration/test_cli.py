@@ -44,11 +44,11 @@ BAD_INPUT = {
         ["--opt_d.stepz", "did you mean 'opt_d.steps'?"],
     ),
     "one cluster": (
-        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.clusters=1"],
-        ["clusters", "--model.init_args.clusters"],
+        ["--model", "DCGAN", "--data", "EmbeddedMNIST", "--model.init_args.latent.clusters=1"],
+        ["latent clusters", "--model.init_args.latent.clusters"],
     ),
     "clusters on a conditional model": (
-        ["--model", "CDCGAN", "--data", "EmbeddedMNIST", "--model.init_args.clusters=4"],
+        ["--model", "CDCGAN", "--data", "EmbeddedMNIST", "--model.init_args.latent.clusters=4"],
         ["clusters=4", "conditional", "--model DCGAN"],
     ),
     "negative learning rate": (
@@ -333,7 +333,7 @@ def test_quiet_filters_are_installed_once_however_many_commands_run():
 def test_self_conditioning_trains_on_a_folder_without_labels(flat_image_folder, tmp_path):
     """The user story of `clusters`: images with no classes, a model that finds its own."""
     cli = main(["fit", "--model", "DCGAN", "--data", "ImageFolder", f"--data.init_args.root={flat_image_folder}",
-                "--data.init_args.image_size=8", "--data.init_args.batch_size=4", "--model.init_args.clusters=3",
+                "--data.init_args.image_size=8", "--data.init_args.batch_size=4", "--model.init_args.latent.clusters=3",
                 "--evaluation.every_n_epochs=0",  # no Inception weights here; the evaluation is not what this checks
                 *TINY, f"--runs_dir={tmp_path}"])
     run = Path(cli.trainer.default_root_dir)

@@ -172,7 +172,7 @@ def test_config_runs_a_short_fit(config: Path, tmp_path: Path, request: pytest.F
     grids = sorted((run / "samples").glob("*.png"))
     assert grids, f"no sample grid in {run / 'samples'}"
     channels, size = shape[0], shape[1]
-    columns = min(num_classes if hparams["conditional"] else hparams.get("clusters") or 8, 16)
+    columns = min(num_classes if hparams["conditional"] else hparams["latent"].get("clusters") or 8, 16)
     with Image.open(grids[-1]) as image:
         assert image.size == (columns * (size + 2) + 2, 8 * (size + 2) + 2)
         pixels = np.asarray(image.convert("RGB")).astype(float)

@@ -55,7 +55,7 @@ def test_pixel_features_pool_by_a_whole_factor_to_at_most_8_pixels_a_side():
 @pytest.fixture(scope="module")
 def trained():
     torch.manual_seed(0)
-    model = tiny(DCGAN, num_classes=10, clusters=4, ema={"decay": 0.9})
+    model = tiny(DCGAN, num_classes=10, latent={"clusters": 4}, ema={"decay": 0.9})
     trainer = L.Trainer(max_steps=6, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, accelerator="cpu")
     data = EmbeddedMNIST(batch_size=16)
@@ -83,7 +83,7 @@ def test_fit_clusters_the_training_images_and_keeps_the_model_unconditional(trai
 
 def test_a_checkpoint_brings_its_clusters_and_training_does_not_find_new_ones(trained):
     model, _ = trained
-    fresh = tiny(DCGAN, num_classes=10, clusters=4, ema={"decay": 0.9})
+    fresh = tiny(DCGAN, num_classes=10, latent={"clusters": 4}, ema={"decay": 0.9})
     fresh.load_state_dict(model.state_dict())
     assert torch.equal(fresh.cluster_centroids, model.cluster_centroids)
     assert torch.equal(fresh.generator.proportions, model.generator.proportions)
@@ -92,8 +92,8 @@ def test_a_checkpoint_brings_its_clusters_and_training_does_not_find_new_ones(tr
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"clusters": 1}, "clusters"),
-    ({"clusters": 3, "conditional": True}, "conditional"),
+    ({"latent": {"clusters": 1}}, "latent clusters must be an integer >= 2"),
+    ({"latent": {"clusters": 3}, "conditional": True}, "conditional"),
 ])
 def test_bad_cluster_settings_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
