@@ -52,7 +52,7 @@ def kmeans(features: Tensor, k: int, seed: int) -> tuple[Tensor, Tensor]:
 
 def nearest(features: Tensor, centroids: Tensor) -> Tensor:
     """Each row's nearest centroid (its cluster), int64."""
-    return torch.cdist(features, centroids.to(features.device)).argmin(1)
+    return torch.cdist(features, centroids.to(features.device, features.dtype)).argmin(1)
 
 
 def training_images(datamodule: Any, n: int, value_range: tuple[float, float]) -> Tensor:

@@ -477,7 +477,7 @@ class GAN(L.LightningModule):
             images = self_conditioning.training_images(self.trainer.datamodule, self_conditioning.SAMPLE, self.value_range)
             found = (*self_conditioning.kmeans(self_conditioning.pixel_features(images), k, self.training_seed), len(images))
         centroids, proportions, n = self.trainer.strategy.broadcast(found, src=0)
-        self.cluster_centroids = centroids.to(self.device)
+        self.cluster_centroids.copy_(centroids)  # in the buffer's own dtype and device (64-true, bf16-true, CUDA)
         for generator in (self.generator, self.generator_ema):
             if generator is not None:
                 generator.proportions.copy_(proportions)

@@ -116,3 +116,12 @@ def test_exports_draw_the_cluster_from_z_like_generate(trained, tmp_path):
         expected = model.generate(z=z)
         assert torch.allclose(compiled(z), expected, atol=1e-6)
     assert torch.allclose(torch.from_numpy(session.run(None, {"z": z.numpy()})[0]), expected, atol=1e-5)
+
+
+def test_clusters_train_in_double_precision_too():
+    """64-true turns the buffers into float64: the clusters are found and used in the buffers' dtype."""
+    model = tiny(DCGAN, num_classes=10, latent={"clusters": 3})
+    trainer = L.Trainer(max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, accelerator="cpu", precision="64-true")
+    trainer.fit(model, EmbeddedMNIST(batch_size=16))
+    assert model.cluster_centroids.dtype == torch.float64 and model.cluster_centroids.abs().sum(1).gt(0).all()
