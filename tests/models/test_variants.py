@@ -50,4 +50,4 @@ def test_hyperparameters_are_plain_data():
     assert hp.discriminator == {"class_path": "lit_gan.nets.dcgan.DCGANDiscriminator", "init_args": {"norm": "none"}}
     assert hp.objective == {"loss": "wasserstein", "terms": {"gradient_penalty": {"weight": 10.0}}, "augment": ""}
     assert hp.opt_d == {"name": "adam", "lr": 1e-4, "betas": (0.0, 0.9), "momentum": 0.0, "weight_decay": 0.0, "eps": 1e-8, "steps": 5}
-    assert hp.latent == {"dim": 100, "noise": "normal", "sample_seed": 0} and hp.ema == {"decay": 0.0, "rampup": 0.0}
+    assert hp.latent == {"dim": 100, "noise": "normal", "sample_seed": 0, "clusters": 0} and hp.ema == {"decay": 0.0, "rampup": 0.0}
