@@ -5,7 +5,6 @@ ADA (the `ada` term) applies each op to a sample with an adapted probability p i
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -20,14 +19,17 @@ def color(x: Tensor) -> Tensor:
 
 
 def translation(x: Tensor, ratio: float = 0.125) -> Tensor:
-    """Shift each sample by up to `ratio` of its size, filling with zeros."""
-    n, _, h, w = x.shape
-    shift = torch.randint(-int(h * ratio), int(h * ratio) + 1, (n, 2), device=x.device)
-    theta = torch.zeros(n, 2, 3, device=x.device, dtype=x.dtype)
-    theta[:, 0, 0] = theta[:, 1, 1] = 1
-    theta[:, 0, 2], theta[:, 1, 2] = 2 * shift[:, 1] / w, 2 * shift[:, 0] / h
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
+    """Shift each sample by whole pixels, up to `ratio` of its height and width, filling with zeros.
+    Gathers only, so it is twice differentiable on every device (R1/R2 through D's augmentation):
+    CUDA has no double backward of grid_sample."""
+    n, c, h, w = x.shape
+    dy = torch.randint(-int(h * ratio), int(h * ratio) + 1, (n, 1), device=x.device)
+    dx = torch.randint(-int(w * ratio), int(w * ratio) + 1, (n, 1), device=x.device)
+    rows, cols = torch.arange(h, device=x.device) + dy, torch.arange(w, device=x.device) + dx  # source pixels
+    inside = ((rows >= 0) & (rows < h)).view(n, 1, h, 1) & ((cols >= 0) & (cols < w)).view(n, 1, 1, w)
+    x = x.gather(2, rows.clamp(0, h - 1).view(n, 1, h, 1).expand(n, c, h, w))
+    x = x.gather(3, cols.clamp(0, w - 1).view(n, 1, 1, w).expand(n, c, h, w))
+    return x * inside.to(x.dtype)
 
 
 def cutout(x: Tensor, ratio: float = 0.5) -> Tensor:

@@ -32,7 +32,7 @@ from lightning.pytorch.overrides.distributed import _register_ddp_comm_hook, _sy
 from lightning.pytorch.strategies import DDPStrategy, StrategyRegistry
 from torch import Tensor
 
-from lit_gan.models.contract import Adversarial
+from lit_gan.models.contract import is_adversarial
 from torch.distributed.distributed_c10d import _get_default_group
 from torch.distributed.utils import _sync_params_and_buffers
 
@@ -48,7 +48,7 @@ class GANDDPStrategy(DDPStrategy):
 
     def configure_ddp(self) -> None:
         model = self.lightning_module
-        if not isinstance(model, Adversarial):  # e.g. the metrics' Classifier: the whole module, as Lightning does
+        if not is_adversarial(model):  # e.g. the metrics' Classifier: the whole module, as Lightning does
             super().configure_ddp()
             return
         _sync_module_states(model)  # rank 0's EMA and fixed noise too, which no wrapper covers
@@ -58,7 +58,7 @@ class GANDDPStrategy(DDPStrategy):
 
     def training_step(self, *args: Any, **kwargs: Any) -> Any:
         output = super().training_step(*args, **kwargs)
-        if isinstance(self.lightning_module, Adversarial) and self.lightning_module.ddp and not self._ddp_kwargs["broadcast_buffers"]:
+        if is_adversarial(self.lightning_module) and self.lightning_module.ddp and not self._ddp_kwargs["broadcast_buffers"]:
             self.sync_buffers()
         return output
 
@@ -70,7 +70,7 @@ class GANDDPStrategy(DDPStrategy):
         _sync_params_and_buffers(_get_default_group(), buffers, BUCKET_BYTES, src=0)
 
     def _register_ddp_hooks(self) -> None:
-        wrappers = self.lightning_module.ddp if isinstance(self.lightning_module, Adversarial) else None
+        wrappers = self.lightning_module.ddp if is_adversarial(self.lightning_module) else None
         if not wrappers:
             super()._register_ddp_hooks()
         elif self.root_device.type == "cuda":  # DDP communication hooks need NCCL, as in Lightning
@@ -78,7 +78,7 @@ class GANDDPStrategy(DDPStrategy):
                 _register_ddp_comm_hook(wrapper, self._ddp_comm_state, self._ddp_comm_hook, self._ddp_comm_wrapper)
 
     def teardown(self) -> None:
-        if isinstance(self.lightning_module, Adversarial):
+        if is_adversarial(self.lightning_module):
             self.lightning_module.ddp = {}
         super().teardown()
 

@@ -10,7 +10,7 @@ from typing import Any, Literal
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
-from lit_gan.models.contract import Adversarial
+from lit_gan.models.contract import is_adversarial
 
 CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
 
@@ -101,7 +101,7 @@ class Budget(Callback):
         return path
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
-        batches = pl_module.batches_seen if isinstance(pl_module, Adversarial) else trainer.global_step  # a GAN counts batches itself
+        batches = pl_module.batches_seen if is_adversarial(pl_module) else trainer.global_step  # a GAN counts batches itself
         checkpoint["budget"] = {"clock": self.clock, "seconds": self.elapsed(), "batches": int(batches),
                                 "images": self.images}
 

@@ -14,7 +14,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from lit_gan.images import save_grid
-from lit_gan.models.contract import Generative
+from lit_gan.models.contract import is_generative
 from lit_gan.metrics import cache
 from lit_gan.metrics.classifier import STEPS, load_checkpoint, load_or_train
 from lit_gan.metrics.evaluate import Report, Settings, evaluate
@@ -237,7 +237,7 @@ def _test_is_val(datamodule: Any) -> bool:
 
 
 def _is_generator(module: Any) -> bool:
-    ok = isinstance(module, Generative)
+    ok = is_generative(module)
     if not ok:
         rank_zero_warn(f"Evaluation: {type(module).__name__} is not a generator (lit_gan.models.Generative); nothing to evaluate")
     return ok

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from lit_gan.folders import new_run_dir
 from lit_gan.images import save_grid, to_uint8
-from lit_gan.models.contract import Generative
+from lit_gan.models.contract import is_generative
 
 LABELS = "labels.csv"
 GRID = "grid.png"
@@ -58,7 +58,7 @@ class PredictionWriter(BasePredictionWriter):
     # ----- Lightning hooks ----------------------------------------------------------------------
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
-        self._active = stage == "predict" and isinstance(pl_module, Generative)
+        self._active = stage == "predict" and is_generative(pl_module)
         if not self._active:
             return
         folder = str(self._claim(trainer)) if trainer.is_global_zero else None

@@ -8,7 +8,7 @@ import lightning as L
 import torch
 
 from lit_gan.images import save_grid
-from lit_gan.models.contract import Generative
+from lit_gan.models.contract import is_generative
 from lit_gan.tracking import log_image
 
 
@@ -27,7 +27,7 @@ class SampleGrid(L.Callback):
 
     @torch.no_grad()
     def write(self, trainer: L.Trainer, model: L.LightningModule, name: str) -> Path | None:
-        if not isinstance(model, Generative):  # e.g. the metrics' Classifier
+        if not is_generative(model):  # e.g. the metrics' Classifier
             return None
         images, columns = model.fixed_samples()
         if not trainer.is_global_zero:

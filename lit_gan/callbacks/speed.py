@@ -11,7 +11,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 
-from lit_gan.models.contract import Adversarial
+from lit_gan.models.contract import is_adversarial
 
 
 class Speed(Callback):
@@ -50,7 +50,7 @@ class Speed(Callback):
 
     @staticmethod
     def networks(pl_module: L.LightningModule) -> tuple[nn.Module, nn.Module]:
-        if not isinstance(pl_module, Adversarial):
+        if not is_adversarial(pl_module):
             raise ValueError(f"Speed works on GANs (`lit_gan.models.Adversarial`: a model with a generator, a "
                              f"discriminator and their losses), not {type(pl_module).__name__}; remove the Speed callback for it")
         return pl_module.generator, pl_module.discriminator

@@ -1,10 +1,11 @@
 """What the rest of lit_gan may use of a model, nothing else: `Generative` (callbacks, `lit-gan
 generate`, evaluation, export) and `Adversarial` (the parts that reach into training: `Speed`,
-`Budget`, `GANDDPStrategy`). `isinstance(model, Generative)` is the one test of "is this a generator"."""
+`Budget`, `GANDDPStrategy`). `is_generative(model)` is the one test of "is this a generator",
+`is_adversarial(model)` of "is this a GAN in training"."""
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -67,3 +68,27 @@ class Adversarial(Generative, Protocol):
     def losses(self, real: Tensor, labels: Tensor | None, phase: str = "lookahead") -> tuple[Tensor, dict[str, Tensor], Tensor]:
         """D's loss (with readouts) and G's loss on a batch, without an update."""
         ...
+
+
+def _members(protocol: type) -> frozenset[str]:
+    """A protocol's public methods, properties and annotated attributes, its bases' included."""
+    names: set[str] = set()
+    for base in protocol.__mro__:
+        if getattr(base, "_is_protocol", False) and base is not Protocol:
+            names |= {n for n in (*vars(base), *vars(base).get("__annotations__", {})) if not n.startswith("_")}
+    return frozenset(names)
+
+
+_GENERATIVE, _ADVERSARIAL = _members(Generative), _members(Adversarial)
+
+
+def is_generative(model: Any) -> bool:
+    """`model` has all of `Generative` (looked up with getattr; see `is_adversarial`)."""
+    return all(hasattr(model, name) for name in _GENERATIVE)
+
+
+def is_adversarial(model: Any) -> bool:
+    """`model` has all of `Adversarial`. Not an isinstance check of the protocol: from Python 3.12 on,
+    isinstance checks a runtime protocol with `inspect.getattr_static`, which cannot see a module's
+    submodules (kept in `nn.Module._modules`), so every GAN's `generator` would count as missing."""
+    return all(hasattr(model, name) for name in _ADVERSARIAL)
