@@ -21,6 +21,7 @@ import json
 import os
 import time
 import uuid
+import warnings
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Literal, Mapping
@@ -582,6 +583,9 @@ class GAN(L.LightningModule):
         self.check_data(getattr(self.trainer, "datamodule", None))
         if stage == "fit":
             warn_if_bf16_is_emulated(self.trainer)
+            if self.generator_ema is not None:  # in eval mode on purpose (see `train`): not the slip Lightning warns of
+                n = sum(1 for _ in self.generator_ema.modules())  # any other module in eval mode changes the count: still warned
+                warnings.filterwarnings("ignore", message=rf"Found {n} module\(s\) in eval mode at the start of training")
 
     def check_data(self, data: Any) -> None:
         """Stops when G's output range does not match the data's (e.g. sigmoid vs [-1, 1]), or when

@@ -2,6 +2,7 @@
 
 import inspect
 import re
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -141,6 +142,22 @@ def test_ema_weights_follow_the_decay_formula(trainer_kwargs):
     model.eval()  # outside training, samples come from the EMA generator
     z = torch.randn(2, LATENT)
     assert torch.equal(model.generate(z=z), model.generator_ema(z))
+
+
+def test_only_the_ema_generator_may_start_training_in_eval_mode(trainer_kwargs):
+    """The EMA generator is in eval mode on purpose; Lightning's "Found N module(s) in eval mode" warning
+    stays for anything else left in eval mode."""
+    def eval_mode_warnings(model: GAN) -> list[str]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            L.Trainer(**{**trainer_kwargs, "limit_train_batches": 1}).fit(model, batches())
+        return [str(w.message) for w in caught if "in eval mode" in str(w.message)]
+
+    model = tiny(DCGAN, ema=EMA(decay=0.9))
+    assert not eval_mode_warnings(model) and not model.generator_ema.training
+    model = tiny(DCGAN, ema=EMA(decay=0.9))
+    model.discriminator.eval()  # a user's slip: Lightning keeps each module's mode, and warns
+    assert eval_mode_warnings(model)
 
 
 def test_ema_rampup_shortens_the_half_life_early_as_stylegan2_does(trainer_kwargs):
