@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from lit_gan import losses, nets, self_conditioning, terms
 from lit_gan.augment import parse_policy
 from lit_gan.errors import Diverged
-from lit_gan.hardware import warn_if_bf16_is_emulated
+from lit_gan.hardware import skip_nvml_probe_without_driver, warn_if_bf16_is_emulated
 from lit_gan.models import legacy
 from lit_gan.models.checks import AccumulationSchedule, check_callbacks
 from lit_gan.models.plumbing import DirectSteps
@@ -583,6 +583,7 @@ class GAN(L.LightningModule):
         self.check_data(getattr(self.trainer, "datamodule", None))
         if stage == "fit":
             warn_if_bf16_is_emulated(self.trainer)
+            skip_nvml_probe_without_driver()
             if self.generator_ema is not None:  # in eval mode on purpose (see `train`): not the slip Lightning warns of
                 n = sum(1 for _ in self.generator_ema.modules())  # any other module in eval mode changes the count: still warned
                 warnings.filterwarnings("ignore", message=rf"Found {n} module\(s\) in eval mode at the start of training")

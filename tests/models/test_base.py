@@ -1,6 +1,8 @@
 """The one training loop: who moves when, the schedule, noise, the fixed grid, the contract."""
 
+import ctypes
 import inspect
+import os
 import re
 import warnings
 from pathlib import Path
@@ -9,6 +11,7 @@ import lightning as L
 import pytest
 import torch
 
+from lit_gan import hardware
 from lit_gan.models import CDCGAN, DCGAN, GAN, R3GAN, is_adversarial, is_generative
 from lit_gan.optim import EMA
 from tests.conftest import LATENT, steps, tiny
@@ -101,6 +104,25 @@ def test_the_contract_sees_a_modules_submodules_on_every_python():
     uses = [f"{path.relative_to(package)}: {line.strip()}" for path in package.rglob("*.py")
             for line in path.read_text().splitlines() if re.search(r"isinstance\([^)]*(Generative|Adversarial)\)", line)]
     assert not uses, f"test the contract with is_generative / is_adversarial: {uses}"
+
+
+@pytest.mark.parametrize("driver", [False, True])
+def test_no_nvidia_driver_probe_in_every_optimizer_step_without_a_driver(trainer_kwargs, monkeypatch, driver):
+    """Importing Lightning sets PYTORCH_NVML_BASED_CUDA_CHECK=1: each Adam step then tries to load NVML
+    (about 0.1 ms on a machine without the driver). Without a driver lit_gan turns that probe off."""
+    monkeypatch.setenv(hardware.NVML_CHECK, "1")
+    monkeypatch.setattr(hardware, "nvml_loads", lambda: driver)
+    loads: list[str] = []
+    real = ctypes.CDLL
+    monkeypatch.setattr(ctypes, "CDLL", lambda name, *args, **kwargs: loads.append(name) or real(name, *args, **kwargs))
+    class Training(L.Callback):  # the loads while training: 3 batches, 6 optimizer steps
+        def on_train_start(self, *args: object) -> None:
+            loads.clear()
+
+    L.Trainer(**{**trainer_kwargs, "limit_train_batches": 3, "callbacks": [Training()]}).fit(tiny(DCGAN), batches())
+    assert os.environ[hardware.NVML_CHECK] == ("1" if driver else "0")  # a driver: Lightning's fork-safe check stays
+    if not driver:
+        assert not [name for name in loads if "nvidia-ml" in name], loads
 
 
 def test_uniform_noise_lies_in_unit_box():
