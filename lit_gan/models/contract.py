@@ -52,7 +52,8 @@ class Generative(Protocol):
 @runtime_checkable
 class Adversarial(Generative, Protocol):
     """A GAN in training, as the parts that reach into it see it (`lit_gan.callbacks.Speed`,
-    `lit_gan.callbacks.Budget`, `lit_gan.distributed.GANDDPStrategy`).
+    `lit_gan.callbacks.Budget`, `lit_gan.distributed.GANDDPStrategy`). Test it with `is_adversarial`,
+    not `isinstance`, which is False for every GAN on Python >= 3.12.
 
     `generator`, `discriminator`: the networks trained; `generator_ema`: G's moving average (or
     None); `ddp`: their DistributedDataParallel wrappers while a `GANDDPStrategy` fits, set by it;
