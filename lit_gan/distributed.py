@@ -58,7 +58,8 @@ class GANDDPStrategy(DDPStrategy):
 
     def training_step(self, *args: Any, **kwargs: Any) -> Any:
         output = super().training_step(*args, **kwargs)
-        if is_adversarial(self.lightning_module) and self.lightning_module.ddp and not self._ddp_kwargs["broadcast_buffers"]:
+        # per step: the wrappers configure_ddp set on a GAN, not a whole protocol check
+        if getattr(self.lightning_module, "ddp", None) and not self._ddp_kwargs["broadcast_buffers"]:
             self.sync_buffers()
         return output
 
