@@ -37,7 +37,7 @@ from lit_gan.errors import Diverged
 from lit_gan.hardware import skip_nvml_probe_without_driver, warn_if_bf16_is_emulated
 from lit_gan.models import legacy
 from lit_gan.models.checks import AccumulationSchedule, check_callbacks
-from lit_gan.models.plumbing import DirectSteps
+from lit_gan.models.plumbing import DirectSteps, fast_plain_setattr, quiet_profiler
 from lit_gan.nets import DiscriminatorFactory, GeneratorFactory, net
 from lit_gan.objective import Objective, ObjectiveSpec, Phase, Step
 from lit_gan.optim import EMA, Optim
@@ -485,6 +485,12 @@ class GAN(L.LightningModule):
         rank_zero_info(f"clusters: {k} k-means clusters of {n:,} training images, proportions "
                        f"{min(proportions.tolist()):.3f} to {max(proportions.tolist()):.3f}")
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        """As nn.Module's; a plain value for a plain attribute (Lightning's `_current_fx_name`, set
+        twice around each hook, about forty times a batch) skips its checks (`fast_plain_setattr`)."""
+        if not fast_plain_setattr(self, name, value):
+            super().__setattr__(name, value)
+
     def train(self, mode: bool = True) -> "GAN":
         """As nn.Module's, but the EMA generator stays in eval mode: it is only ever sampled from."""
         super().train(mode)
@@ -581,6 +587,7 @@ class GAN(L.LightningModule):
                 setattr(self.trainer, name, value)
             self._lightning_flags = {}
         self.check_data(getattr(self.trainer, "datamodule", None))
+        quiet_profiler(self.trainer)
         if stage == "fit":
             warn_if_bf16_is_emulated(self.trainer)
             skip_nvml_probe_without_driver()

@@ -7,11 +7,18 @@ no profiler and no one listening to those hooks, all of it ends in `loss.backwar
 `optimizer.step()`, at a cost per call that a small GAN on a GPU feels (bench/overhead.py: tiny row).
 `DirectSteps` then makes those two calls itself, keeping Lightning's step count (`global_step`), and
 the module's own `on_before_optimizer_step` (gradient clipping); otherwise it goes through Lightning.
+
+Around every hook of every batch (about twenty), Lightning also enters its profiler's `profile`
+context and sets the module's `_current_fx_name`; `QuietProfiler` and `fast_plain_setattr` make
+those cost what they do: nothing, and an attribute assignment.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
+
+import torch
 
 import lightning as L
 from lightning.pytorch.core.optimizer import LightningOptimizer
@@ -48,6 +55,36 @@ def plumbing_adds_nothing(trainer: L.Trainer, module: L.LightningModule, own: ty
     if type(module).on_before_optimizer_step is not own.on_before_optimizer_step:
         return "a subclass has on_before_optimizer_step"
     return None
+
+
+class QuietProfiler(PassThroughProfiler):
+    """Lightning's default profiler (it records nothing), without the generator-based context manager
+    its `profile` builds around each hook call: one shared `nullcontext` instead."""
+
+    _nothing = contextlib.nullcontext()
+
+    def profile(self, action_name: str) -> contextlib.nullcontext:  # type: ignore[override]
+        return self._nothing
+
+
+def quiet_profiler(trainer: L.Trainer) -> None:
+    """Lightning's default profiler becomes a `QuietProfiler`; a profiler the user chose is kept."""
+    if type(trainer.profiler) is PassThroughProfiler:
+        trainer.profiler = QuietProfiler()
+
+
+PLAIN = frozenset({str, int, float, bool, type(None)})
+"""Types that are never a Parameter, buffer or Module: nn.Module's `__setattr__` would only store them."""
+
+
+def fast_plain_setattr(module: torch.nn.Module, name: str, value: Any) -> bool:
+    """Sets `name` as object.__setattr__ does and returns True when nn.Module's `__setattr__` would do
+    just that (a str/number/bool/None replacing an attribute the instance already holds), skipping its
+    three isinstance checks (two of them in Python); else returns False."""
+    if type(value) in PLAIN and name in module.__dict__:
+        object.__setattr__(module, name, value)
+        return True
+    return False
 
 
 class DirectSteps:

@@ -13,10 +13,11 @@ import lightning as L
 import pytest
 import torch
 from lightning.pytorch.plugins.precision import MixedPrecision
+from lightning.pytorch.profilers import SimpleProfiler
 from lightning.pytorch.strategies import DDPStrategy
 
 from lit_gan.models import DCGAN, GAN, WGANGP
-from lit_gan.models.plumbing import plumbing_adds_nothing
+from lit_gan.models.plumbing import QuietProfiler, plumbing_adds_nothing
 from tests.conftest import tiny
 from tests.models.test_base import batches
 
@@ -102,3 +103,38 @@ def test_a_module_that_listens_keeps_lightnings_path() -> None:
 
     assert "on_after_backward" in plumbing_adds_nothing(trainer_with(), tiny(Listening), GAN)
     assert "on_before_optimizer_step" in plumbing_adds_nothing(trainer_with(), tiny(Clipping), GAN)
+
+
+def test_lightnings_default_profiler_goes_quiet_and_a_chosen_one_still_times_every_hook() -> None:
+    quiet, timed = fit(tiny(DCGAN), []), fit(tiny(DCGAN), [], profiler="simple")
+    assert type(quiet.profiler) is QuietProfiler
+    assert quiet.profiler.profile("a") is quiet.profiler.profile("b")  # no context manager built per hook
+    assert type(timed.profiler) is SimpleProfiler
+    hooks = timed.profiler.recorded_durations
+    assert len(hooks["[LightningModule]DCGAN.on_train_batch_start"]) == len(hooks["[Strategy]SingleDeviceStrategy.training_step"]) == 4
+
+
+def test_plain_attributes_skip_nn_modules_checks_and_the_rest_still_register(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+    module_setattr = torch.nn.Module.__setattr__
+
+    def counting(self: torch.nn.Module, name: str, value: Any) -> None:
+        seen.append(name)
+        module_setattr(self, name, value)
+
+    monkeypatch.setattr(torch.nn.Module, "__setattr__", counting)
+    model = tiny(DCGAN)
+    seen.clear()
+    fit(model, [])
+    assert "_current_fx_name" not in seen  # set ~40 times a batch by Lightning, never through nn.Module's checks
+
+    model.note = "a"
+    model.note = "b"  # a plain value replacing a plain attribute: stored directly
+    assert model.note == "b" and "note" in model.__dict__ and seen.count("note") == 1
+    model.note = torch.nn.Linear(1, 1)  # a module under a plain attribute's name still registers
+    assert "note" in model._modules and "note" not in model.__dict__
+    model.scale = 1.0
+    model.scale = torch.nn.Parameter(torch.ones(1))
+    assert "scale" in model._parameters and "scale" not in model.__dict__
+    model.automatic_optimization = True  # a property still runs its setter
+    assert model._automatic_optimization is True and "automatic_optimization" not in model.__dict__
