@@ -98,6 +98,31 @@ class LightningFloor(L.LightningModule):
         plain_step(self.g, self.d, opt_g, opt_d, batch[0], self.latent_dim, self.manual_backward)
 
 
+class EmptyStep(L.LightningModule):
+    """A training step that does nothing, in Lightning's stock loop: beside the DataLoader alone, what
+    Lightning's loop costs per batch whatever the step (the part of the gap no module can remove)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD([self.anchor], lr=0.0)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        return None
+
+
+def loader_alone(loader: DataLoader, epochs: int, per_epoch: int) -> float:
+    """Seconds to draw the batches and do nothing with them."""
+    start = time.perf_counter()
+    for _ in range(epochs):
+        for _ in zip(range(per_epoch), loader):
+            pass
+    return time.perf_counter() - start
+
+
 class Window(L.Callback):
     """The seconds from the start of training (after the fit's set-up) to its end: the steps alone."""
 
@@ -130,7 +155,8 @@ ROWS = {  # name: (DCGAN width, batch size, batches, target ratio)
 
 def measure(width: int, batch_size: int, batches: int, repeats: int, warmup: int) -> dict[str, list[float]]:
     """Images/s of each side, `repeats` interleaved measurements of `batches` batches: "lit_gan" over its
-    training steps, "lit_gan fit" over the whole `fit()` call (with its fixed set-up), "plain" the loop."""
+    training steps, "lit_gan fit" over the whole `fit()` call (with its fixed set-up), "plain" the loop;
+    and "loop us" (a list too): Lightning's loop alone, microseconds per batch (`EmptyStep` - `loader_alone`)."""
     torch.manual_seed(0)
     loader = DataLoader(TensorDataset(load_images(), torch.zeros(5000, dtype=torch.long)),
                         batch_size=batch_size, shuffle=True, drop_last=True)
@@ -154,17 +180,21 @@ def measure(width: int, batch_size: int, batches: int, repeats: int, warmup: int
         return time.perf_counter() - start
 
     floor = LightningFloor(copy.deepcopy(g), copy.deepcopy(d), latent)
+    empty = EmptyStep()
+    lit_fit(empty, loader, 1, warmup)
     lit_fit(floor, loader, 1, warmup)
     lit_fit(model, loader, 1, warmup)  # warm-up: allocator, oneDNN kernels, Lightning's first fit
     plain_fit(g, d, opt_g, opt_d, loader, 1, warmup, latent)
     seconds: dict[str, list[float]] = {"lit_gan": [], "lit_gan fit": [], "plain": [], "lightning floor": []}
+    loop_us = []
     for _ in range(repeats):
+        loop_us.append(1e6 * (lit_fit(empty, loader, epochs, per_epoch)[1] - loader_alone(loader, epochs, per_epoch)) / (epochs * per_epoch))
         seconds["lightning floor"].append(lit_fit(floor, loader, epochs, per_epoch)[1])
         whole, steps = lit_fit(model, loader, epochs, per_epoch)
         seconds["lit_gan"].append(steps)
         seconds["lit_gan fit"].append(whole)
         seconds["plain"].append(run_plain())
-    return {k: [n_images / s for s in v] for k, v in seconds.items()}
+    return {"loop us": loop_us, **{k: [n_images / s for s in v] for k, v in seconds.items()}}
 
 
 def profile(width: int, batch_size: int, batches: int, top: int) -> None:
@@ -215,8 +245,9 @@ def main() -> None:
 
     load_before = os.getloadavg()[0]
     print("| row | width | batch | batches | lit_gan images/s | plain images/s | ratio (median) | ratio (best runs) "
-          "| ms more per batch | ratio of whole fit() calls | Lightning's floor (plain step in its loop) | lit_gan / floor | target (per step) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+          "| ms more per batch | ratio of whole fit() calls | Lightning's floor (plain step in its loop) | lit_gan / floor "
+          "| Lightning's loop alone (us/batch) | its ceiling | target (per step) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for name, (width, batch_size, batches, target) in rows.items():
         rates = measure(width, batch_size, batches, a.repeats, a.warmup)
         lit, plain = (statistics.median(rates[k]) for k in ("lit_gan", "plain"))
@@ -225,13 +256,17 @@ def main() -> None:
         verdict = f"{'MET' if lit / plain >= target else 'NOT MET'} (>= {target})"
         fit = statistics.median(rates["lit_gan fit"]) / plain
         floor = statistics.median(rates["lightning floor"])
+        loop_us = statistics.median(rates["loop us"])
+        ceiling = 1 / (1 + loop_us * 1e-6 * plain / batch_size)  # plain's step with Lightning's stock loop around it
         print(f"| {name} | {width} | {batch_size} | {batches} | {lit:.1f} | {plain:.1f} | {lit / plain:.3f} | {best:.3f} "
-              f"| {extra_ms:.2f} | {fit:.3f} | {floor / plain:.3f} | {lit / floor:.3f} | {verdict} |")
+              f"| {extra_ms:.2f} | {fit:.3f} | {floor / plain:.3f} | {lit / floor:.3f} | {loop_us:.0f} | {ceiling:.3f} | {verdict} |")
     assert torch.get_num_threads() == a.threads, "thread count changed during the run"
     print(f"\ntorch {torch.__version__}, lightning {L.__version__}, threads {a.threads}, image "
           f"{'x'.join(map(str, SHAPE[1:]))}x{SHAPE[0]}; {a.repeats} interleaved repeats per side, median images/s; "
           "lit_gan's steps timed from on_train_start to on_train_end (a fit's fixed set-up is not a per-step cost: "
           "its share is the whole-fit column)")
+    print("Lightning's loop alone: a fit with a step that does nothing less the DataLoader alone, per batch; its ceiling: "
+          "the ratio plain's step would reach with that cost added, the best any step inside Lightning's stock loop can do")
     print(f"1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs "
           "(noisy timings if it exceeds the thread count)")
 
