@@ -296,7 +296,7 @@ class GAN(L.LightningModule):
     def record(self, values: Mapping[str, Tensor]) -> None:
         """Values of this step to log (tensors stay on the device): they reach Lightning's loggers, as
         before, at `--trainer.log_every_n_steps` and at the end of each epoch, in one transfer."""
-        self._readouts.update({name: value.detach() for name, value in values.items()})
+        self._readouts.update({name: value.detach() if value.requires_grad else value for name, value in values.items()})
 
     def publish(self) -> None:
         """The step's one host-device synchronization, once per logging interval: the recorded values
@@ -390,18 +390,23 @@ class GAN(L.LightningModule):
         weighted by its share of the batch, so the gradients are those of the whole batch's mean
         loss; under DDP only the last micro-batch synchronises. Returns the batch's loss and
         readouts (detached) and the last micro-batch's step."""
+        wrapper = self.ddp.get(network)
+        if len(sizes) == 1:  # the whole batch at once (no accumulation): no splitting, no weights
+            step = make_step(*inputs)
+            loss, readouts = loss_fn(step)
+            self._steps.backward(self, loss)
+            return self._watch(network, loss, step.index), readouts, step
         parts = [x.split(sizes) if x is not None else [None] * len(sizes) for x in inputs]
         total, logs = None, {}
-        wrapper = self.ddp.get(network)
         for i, chunk in enumerate(zip(*parts)):
             weight = sizes[i] / sum(sizes)
             last = i == len(sizes) - 1
             with wrapper.no_sync() if wrapper is not None and not last else contextlib.nullcontext():
                 step = make_step(*chunk)
                 loss, readouts = loss_fn(step)
-                self._watch("D" if network == "discriminator" else "G", loss, step.index)
-                self._steps.backward(self, loss * weight if len(sizes) > 1 else loss)
-            total = loss.detach() * weight if total is None else total + loss.detach() * weight
+                self._steps.backward(self, loss * weight)
+            part = self._watch(network, loss, step.index) * weight
+            total = part if total is None else total + part
             for k, v in readouts.items():
                 logs[k] = v * weight if k not in logs else logs[k] + v * weight
         assert total is not None
@@ -433,12 +438,14 @@ class GAN(L.LightningModule):
             self._grad_norms[f"train/grad_norm_{name}"] = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
         self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm=self.trainer.gradient_clip_algorithm)
 
-    def _watch(self, network: str, loss: Tensor, step: int) -> None:
-        """Keep `loss` for the next finiteness check (`publish`: each logging interval, each epoch's
-        end, every checkpoint), which costs no synchronization here. Under 16-mixed a GradScaler
+    def _watch(self, network: str, loss: Tensor, step: int) -> Tensor:
+        """`loss`, detached, kept for the next finiteness check (`publish`: each logging interval, each
+        epoch's end, every checkpoint), which costs no synchronization here. Under 16-mixed a GradScaler
         handles overflows itself (it skips the step and lowers its scale)."""
+        loss = loss.detach()
         if self._grad_scaler() is None:
-            self._losses.append((step, network, loss.detach()))
+            self._losses.append((step, "D" if network == "discriminator" else "G", loss))
+        return loss
 
     def _check_losses(self) -> None:
         if self._losses:
