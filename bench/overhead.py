@@ -150,9 +150,9 @@ def lit_fit(model: L.LightningModule, loader: DataLoader, epochs: int, per_epoch
 ROWS = {  # name: (DCGAN width, batch size, batches per measurement, target ratio, repeats)
     "default": (64, 64, 75, 0.97, 3),  # the DCGAN config's size: each step hides the loop's fixed cost
     # a tiny model: the fixed cost per step shows (as a small GAN on a GPU would). Its measurements are short
-    # (about a second) and many: a shared machine's speed drifts by 10-20% over seconds, so only the sides
+    # (about two seconds) and many: a shared machine's speed drifts by 10-20% over seconds, so only the sides
     # measured next to each other compare (the median of the pairs' ratios)
-    "tiny": (8, 16, 100, 0.95, 15),
+    "tiny": (8, 16, 200, 0.95, 15),
 }
 
 
