@@ -390,7 +390,6 @@ class GAN(L.LightningModule):
         weighted by its share of the batch, so the gradients are those of the whole batch's mean
         loss; under DDP only the last micro-batch synchronises. Returns the batch's loss and
         readouts (detached) and the last micro-batch's step."""
-        wrapper = self.ddp.get(network)
         if len(sizes) == 1:  # the whole batch at once (no accumulation): no splitting, no weights
             step = make_step(*inputs)
             loss, readouts = loss_fn(step)
@@ -398,6 +397,7 @@ class GAN(L.LightningModule):
             return self._watch(network, loss, step.index), readouts, step
         parts = [x.split(sizes) if x is not None else [None] * len(sizes) for x in inputs]
         total, logs = None, {}
+        wrapper = self.ddp.get(network)
         for i, chunk in enumerate(zip(*parts)):
             weight = sizes[i] / sum(sizes)
             last = i == len(sizes) - 1

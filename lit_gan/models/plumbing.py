@@ -18,9 +18,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-import torch
-
 import lightning as L
+import torch
 from lightning.pytorch.core.optimizer import LightningOptimizer
 from lightning.pytorch.plugins.precision import MixedPrecision, Precision
 from lightning.pytorch.profilers import PassThroughProfiler
