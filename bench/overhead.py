@@ -10,7 +10,7 @@ Timings are only meaningful on an otherwise idle machine: with other processes b
 threads wait on each other (see the load average printed at the end; --threads 1 is steadier).
 
 Run:  python bench/overhead.py --threads 1   (both standing rows: default and tiny; --width W for another)
-      python bench/overhead.py --threads 1 --profile tiny   (where a row's batch goes: cProfile's top entries)
+      python bench/overhead.py --threads 1 --profile tiny   (where a row's batch goes: inside the step or around it, then cProfile's top entries)
 """
 
 from __future__ import annotations
@@ -72,12 +72,13 @@ def plain_step(g: torch.nn.Module, d: torch.nn.Module, opt_g: torch.optim.Optimi
 
 
 def plain_fit(g: torch.nn.Module, d: torch.nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
-              loader: DataLoader, epochs: int, per_epoch: int, latent_dim: int) -> None:
-    """`plain_step` over the loader, in a plain loop."""
+              loader: DataLoader, epochs: int, per_epoch: int, latent_dim: int, step: Any = None) -> None:
+    """`plain_step` (or `step`, the same with a timer) over the loader, in a plain loop."""
+    step = step or plain_step
     g.train(), d.train()
     for _ in range(epochs):
         for _, (real, _labels) in zip(range(per_epoch), loader):
-            plain_step(g, d, opt_g, opt_d, real, latent_dim)
+            step(g, d, opt_g, opt_d, real, latent_dim)
 
 
 class LightningFloor(L.LightningModule):
@@ -203,6 +204,46 @@ def measure(width: int, batch_size: int, batches: int, repeats: int, warmup: int
     return {"loop us": loop_us, **{k: [n_images / s for s in v] for k, v in seconds.items()}}
 
 
+def inside_and_around(width: int, batch_size: int, batches: int, pairs: int = 16) -> None:
+    """Microseconds per batch spent inside the step (lit_gan's `training_step`, `plain_step`) and around
+    it (Lightning's loop, or the plain loop and its DataLoader): medians over `pairs` fits of `batches`
+    batches, the two sides in turn. Says which of the two a gap between the sides comes from."""
+    torch.manual_seed(0)
+    loader = DataLoader(TensorDataset(load_images(), torch.zeros(5000, dtype=torch.long)), batch_size=batch_size,
+                        shuffle=True, drop_last=True)
+    options = {"width": width}
+    model = DCGAN(image_shape=SHAPE, generator=net(DCGANGenerator, **options), discriminator=net(DCGANDiscriminator, **options))
+    g, d = copy.deepcopy(model.generator), copy.deepcopy(model.discriminator)
+    opt_g, opt_d = (torch.optim.Adam(n.parameters(), lr=2e-4, betas=(0.5, 0.999)) for n in (g, d))
+    inside = {"lit_gan": 0.0, "plain": 0.0}
+
+    def timed(fn: Any, side: str) -> Any:
+        def step(*args: Any) -> None:
+            start = time.perf_counter()
+            fn(*args)
+            inside[side] += time.perf_counter() - start
+        return step
+
+    model.training_step = timed(model.training_step, "lit_gan")
+    plain = timed(plain_step, "plain")
+    lit_fit(model, loader, 1, 5), plain_fit(g, d, opt_g, opt_d, loader, 1, 5, model.latent_dim, plain)  # warm-up
+    us: dict[str, list[float]] = {"lit_gan inside": [], "lit_gan around": [], "plain inside": [], "plain around": []}
+    for _ in range(pairs):
+        inside.update(lit_gan=0.0, plain=0.0)
+        window = lit_fit(model, loader, 1, batches)[1]
+        start = time.perf_counter()
+        plain_fit(g, d, opt_g, opt_d, loader, 1, batches, model.latent_dim, plain)
+        for side, seconds in (("lit_gan", window), ("plain", time.perf_counter() - start)):
+            us[f"{side} inside"].append(1e6 * inside[side] / batches)
+            us[f"{side} around"].append(1e6 * (seconds - inside[side]) / batches)
+    m = {k: statistics.median(v) for k, v in us.items()}
+    print(f"Inside and around the step (width {width}, batch {batch_size}; medians of {pairs} fits of {batches} batches, us per batch):")
+    print("| side | inside the step | around it (the loop, the DataLoader) |\n|---|---:|---:|")
+    for side in ("lit_gan", "plain"):
+        print(f"| {side} | {m[side + ' inside']:.0f} | {m[side + ' around']:.0f} |")
+    print(f"| lit_gan - plain | {m['lit_gan inside'] - m['plain inside']:+.0f} | {m['lit_gan around'] - m['plain around']:+.0f} |")
+
+
 def profile(width: int, batch_size: int, batches: int, top: int) -> None:
     """cProfile's top entries (by own time) for one fit of lit_gan's DCGAN and of Lightning's floor,
     per batch: calls and microseconds (inflated by the profiler, comparable between the two)."""
@@ -237,7 +278,8 @@ def main() -> None:
     p.add_argument("--repeats", type=int, help="measurements per side, interleaved (default: the row's, 3 or 15)")
     p.add_argument("--warmup", type=int, default=5, help="warm-up batches per side")
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
-    p.add_argument("--profile", choices=ROWS, help="instead of timing: profile one fit of this row, lit_gan and the floor")
+    p.add_argument("--profile", choices=ROWS, help="instead of the table: this row's time inside and around the step, "
+                   "then cProfile of one fit of lit_gan and of the floor")
     p.add_argument("--top", type=int, default=25, help="entries in each profile")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -246,6 +288,7 @@ def main() -> None:
     warnings.filterwarnings("ignore", ".*(does not have many workers|val_dataloader|LeafSpec|logging interval).*")
     if a.profile:
         width, batch_size, batches, *_ = ROWS[a.profile]
+        inside_and_around(width, batch_size, batches)
         return profile(width, batch_size, batches, a.top)
     rows = {"custom": (a.width, a.batch_size, a.batches, TARGET, 3)} if a.width else {r: ROWS[r] for r in a.rows.split(",")}
 
