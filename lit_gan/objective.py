@@ -70,7 +70,8 @@ class Step:
     """One loss the loop computes, as the objective and its terms see it. `index`: the 1-based
     number of the batch whose update this is; `log`: values to log (named without a prefix:
     `train/` or `val/` is added); `grad_scale`: the GradScaler's scale under 16-mixed (else 1);
-    `d_lr`: the learning rate D steps with now. The objective fills in D's judgements."""
+    `d_lr`: the learning rate D steps with now; `logged`: its values reach the loggers (D's mean
+    judgements are read out only then). The objective fills in D's judgements."""
 
     phase: Phase
     index: int
@@ -83,6 +84,7 @@ class Step:
     log: Callable[[Mapping[str, Tensor]], None] = _ignore
     grad_scale: float | Tensor = 1.0
     d_lr: float = 0.0
+    logged: bool = True
     real_out: Judgement | None = None
     fake_out: Judgement | None = None
 
@@ -163,10 +165,11 @@ class Objective:
         return Judgement(out[:, 0], out[:, 1:])
 
     def d_loss(self, step: Step) -> tuple[Tensor, dict[str, Tensor]]:
-        """D's adversarial loss plus every term's D part; with readouts (mean D(real), D(fake), each part)."""
+        """D's adversarial loss plus every term's D part; with readouts (each part, and mean D(real) and
+        D(fake) when the step is logged)."""
         step.real_out, step.fake_out = step.judge(step.real), step.judge(step.fake)
         loss = self.loss.d_loss(step.real_out.logits, step.fake_out.logits)
-        logs = {"d_real": self.readout(step.real_out.logits), "d_fake": self.readout(step.fake_out.logits)}
+        logs = {"d_real": self.readout(step.real_out.logits), "d_fake": self.readout(step.fake_out.logits)} if step.logged else {}
         for term, part in self._parts(step, "d_loss"):
             loss, logs[term.name] = loss + part, part.detach()
         return loss, logs
@@ -193,10 +196,11 @@ class Objective:
         """The D that G's loss is computed against when a term replaces D (unrolled), else None."""
         return next((d for t in self.terms if (d := t.opponent(step)) is not None), None)
 
-    @torch.no_grad()
     def after_d_step(self, step: Step) -> None:
-        for term in self.terms:
-            term.after_d_step(step)
+        if self.terms:
+            with torch.no_grad():
+                for term in self.terms:
+                    term.after_d_step(step)
 
     def readout(self, scores: Tensor) -> Tensor:
         """Mean D(x): a probability for logistic losses, the raw critic score otherwise."""

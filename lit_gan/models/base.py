@@ -154,6 +154,7 @@ class GAN(L.LightningModule):
         self._val_logs: dict[str, Tensor] = {}  # what terms log in a validation step
         self._losses: list[tuple[int, str, Tensor]] = []  # (batch, network, loss) since the last finiteness check
         self._steps = DirectSteps()  # backward and optimizer steps: past Lightning's plumbing when it adds nothing
+        self._d_params: list[Tensor] = []  # what D's optimizer updates, frozen in G's step (set as a fit starts)
         self.run_id = uuid.uuid4().hex  # kept by resumes: which checkpoints belong to one run
         self.training_seed = int(os.environ.get("PL_GLOBAL_SEED", self.latent.sample_seed))
         # Sample grid: 64 images; with classes (or clusters), one column per class (max 16), one noise per row.
@@ -237,13 +238,13 @@ class GAN(L.LightningModule):
 
     # ----- the objective ----------------------------------------------------------------------
     def step(self, phase: Phase, real: Tensor, fake: Tensor, labels: Tensor | None, z: Tensor | None = None,
-             discriminator: nn.Module | None = None, index: int | None = None) -> Step:
+             discriminator: nn.Module | None = None, index: int | None = None, logged: bool = True) -> Step:
         """A `Step` of this model's objective: D (or `discriminator`) judging `real` and `fake`."""
         opt_d = self._trainer is not None and self.trainer.optimizers
         return Step(phase, self.batches_seen + 1 if index is None else index, self.objective,
                     self.discriminator if discriminator is None else discriminator, real, fake, labels, z,
                     self._log_val if phase == "val" else self._log_train, self.grad_scale(),
-                    opt_d[1].param_groups[0]["lr"] if opt_d else self.opt_d.lr)
+                    opt_d[1].param_groups[0]["lr"] if opt_d else self.opt_d.lr, logged)
 
     def losses(self, real: Tensor, labels: Tensor | None, phase: Phase = "lookahead") -> tuple[Tensor, dict[str, Tensor], Tensor]:
         """D's loss (with readouts) and G's loss on a batch, as a training step computes them but
@@ -282,16 +283,22 @@ class GAN(L.LightningModule):
         repeats the uninterrupted one exactly. With `--trainer.accumulate_grad_batches N`, N loader
         batches (micro-batches) make one batch: they are kept until the N-th (or the epoch's last)
         arrives, then each update sums their gradients, one micro-batch's graph at a time."""
+        trainer = self.trainer
         self._micro_batches.append(batch)
-        epoch_ends = self.trainer.fit_loop.epoch_loop.batch_progress.is_last_batch or batch_idx + 1 >= self.trainer.num_training_batches
-        if len(self._micro_batches) >= self.trainer.accumulate_grad_batches or epoch_ends:
+        epoch_ends = trainer.fit_loop.epoch_loop.batch_progress.is_last_batch or batch_idx + 1 >= trainer.num_training_batches
+        # Lightning's own test of "this step is logged" (private; the same steps land in metrics.csv and W&B as before)
+        logged = epoch_ends or trainer._logger_connector.should_update_logs or trainer.fast_dev_run
+        if len(self._micro_batches) >= trainer.accumulate_grad_batches or epoch_ends:
             group = [tuple(t.to(self.device) for t in b) for b in self._micro_batches]  # (kept in a checkpoint: on CPU)
             self._micro_batches = []
-            with self._seeded(self.training_seed + self.batches_seen * self.trainer.world_size + self.global_rank):
-                self._train_step(group)
-        # Lightning's own test of "this step is logged" (private; the same steps land in metrics.csv and W&B as before)
-        if epoch_ends or self.trainer._logger_connector.should_update_logs or self.trainer.fast_dev_run:
+            with self._seeded(self.training_seed + self.batches_seen * trainer.world_size + self.global_rank):
+                # accumulating, a logging step may fall between updates: then it logs the last update's values
+                self._train_step(group, logged or trainer.accumulate_grad_batches > 1)
+        if logged:
             self.publish()
+
+    # Lightning reads this signature before every batch (`is_param_in_hook_signature`): computed once
+    training_step.__signature__ = inspect.signature(training_step)  # type: ignore[attr-defined]
 
     def record(self, values: Mapping[str, Tensor]) -> None:
         """Values of this step to log (tensors stay on the device): they reach Lightning's loggers, as
@@ -314,15 +321,22 @@ class GAN(L.LightningModule):
 
     @contextlib.contextmanager
     def _seeded(self, seed: int) -> Iterator[None]:
-        """Draws inside come from `seed`; the global RNG state outside is left as it was."""
-        cuda = self.device.type == "cuda"
-        with torch.random.fork_rng(devices=[self.device.index or 0] if cuda else [], device_type="cuda"):
-            torch.default_generator.manual_seed(seed)  # torch.manual_seed would probe every backend: ~1 ms
-            if cuda:
-                torch.cuda.manual_seed(seed)
+        """Draws inside come from `seed`; the global RNG state outside is left as it was (what
+        `torch.random.fork_rng` does, for the CPU's generator and this device's alone, at a fraction of its cost)."""
+        device = (self.device.index or 0) if self.device.type == "cuda" else None
+        cpu_state = torch.default_generator.get_state()
+        cuda_state = torch.cuda.get_rng_state(device) if device is not None else None
+        torch.default_generator.manual_seed(seed)  # torch.manual_seed would probe every backend: ~1 ms
+        if device is not None:
+            torch.cuda.manual_seed(seed)
+        try:
             yield
+        finally:
+            torch.default_generator.set_state(cpu_state)
+            if cuda_state is not None:
+                torch.cuda.set_rng_state(cuda_state, device)
 
-    def _train_step(self, group: list[Batch]) -> None:
+    def _train_step(self, group: list[Batch], logged: bool = True) -> None:
         sizes = [len(b[0]) for b in group]
         real = torch.cat([b[0] for b in group]) if len(group) > 1 else group[0][0]
         labels = self._labels(real, torch.cat([b[1] for b in group]) if len(group) > 1 else group[0][1])
@@ -336,11 +350,11 @@ class GAN(L.LightningModule):
         z = self.sample_z(len(real))
         with torch.set_grad_enabled(g_turn and whole):  # keep G's graph only when G steps next
             fake = self.generate(labels=labels, z=z, generator=g)
-        with self._toggled(opt_d):
-            opt_d.zero_grad(set_to_none=True)
-            loss_d, logs, last = self._accumulate("discriminator", sizes, (real, fake.detach(), z, labels), self.objective.d_loss,
-                                                  lambda r, f, zc, y: self.step("d", r, f, y, zc, d, index))
-            self._steps.step(self, opt_d)
+        # D's step: G needs no freezing, its images come detached
+        opt_d.zero_grad(set_to_none=True)
+        loss_d, logs, last = self._accumulate("discriminator", sizes, (real, fake.detach(), z, labels), self.objective.d_loss,
+                                              lambda r, f, zc, y: self.step("d", r, f, y, zc, d, index, logged))
+        self._steps.step(self, opt_d)
         self.objective.after_d_step(last)
         self.record({"train/d_loss": loss_d, **{f"train/{k}": v for k, v in logs.items()}})
         if g_turn:
@@ -348,7 +362,7 @@ class GAN(L.LightningModule):
             for g_step in range(self.opt_g.steps):
                 if g_step:
                     z = self.sample_z(len(real))
-                with self._toggled(opt_g):
+                with self._d_frozen():
                     if g_step:
                         with torch.set_grad_enabled(whole):
                             fake = self.generate(labels=labels, z=z, generator=g)
@@ -369,18 +383,18 @@ class GAN(L.LightningModule):
         self.batches_seen = index
 
     @contextlib.contextmanager
-    def _toggled(self, optimizer: Any) -> Iterator[None]:
-        """Inside, the other optimizers' parameters get no gradients (Lightning's `toggled_optimizer` for
-        disjoint optimizers, without its dictionary over every parameter); their `requires_grad` is restored after."""
-        others = [p for opt in self.trainer.optimizers if opt is not optimizer.optimizer
-                  for group in opt.param_groups for p in group["params"]]
-        states = [p.requires_grad for p in others]
-        for p in others:
+    def _d_frozen(self) -> Iterator[None]:
+        """Inside (G's step), the parameters D's optimizer updates get no gradients (Lightning's
+        `toggled_optimizer(opt_g)`, without its dictionary over every parameter); their `requires_grad`
+        is restored after."""
+        params = self._d_params
+        states = [p.requires_grad for p in params]
+        for p in params:
             p.requires_grad_(False)
         try:
             yield
         finally:
-            for p, state in zip(others, states):
+            for p, state in zip(params, states):
                 p.requires_grad_(state)
 
     def _accumulate(self, network: str, sizes: list[int], inputs: tuple[Tensor | None, ...],
@@ -505,16 +519,16 @@ class GAN(L.LightningModule):
             self.generator_ema.eval()
         return self
 
-    @torch.no_grad()
     def update_ema(self) -> None:
         """ema <- decay * ema + (1 - decay) * G, after every G update (`lit_gan.optim.EMA`); buffers are copied."""
         if self.generator_ema is None:
             return
         decay = self.ema_decay_now()
-        for ema, p in zip(self.generator_ema.parameters(), self.generator.parameters()):
-            ema.lerp_(p.detach(), 1.0 - decay)
-        for ema, b in zip(self.generator_ema.buffers(), self.generator.buffers()):
-            ema.copy_(b)
+        with torch.no_grad():
+            for ema, p in zip(self.generator_ema.parameters(), self.generator.parameters()):
+                ema.lerp_(p.detach(), 1.0 - decay)
+            for ema, b in zip(self.generator_ema.buffers(), self.generator.buffers()):
+                ema.copy_(b)
 
     def ema_decay_now(self) -> float:
         """The EMA decay of this batch's G update (with the ramp-up, lower early on)."""
@@ -617,6 +631,7 @@ class GAN(L.LightningModule):
 
     def on_train_start(self) -> None:
         self._steps.decide(self.trainer, self, GAN)
+        self._d_params = [p for group in self.trainer.optimizers[1].param_groups for p in group["params"]]
         self._find_clusters()  # here, so a CPU-time budget (which starts before) counts it
 
     def on_train_epoch_start(self) -> None:

@@ -66,6 +66,30 @@ def test_d_step_leaves_g_untouched_and_g_step_leaves_d_untouched(trainer_kwargs)
     assert same(d1, d2) and not same(g1, g2)  # G step: only G moved
 
 
+def test_each_update_steps_with_its_own_loss_gradients_alone(trainer_kwargs, monkeypatch):
+    """G's step freezes D (G's loss gives D no gradients); D's step needs no freezing of G, whose
+    images it sees detached. At each optimizer step, the other network's gradients are as it left them."""
+    from lit_gan.models.plumbing import DirectSteps
+
+    grads = []  # at each optimizer step: (G's, D's) gradients
+    step = DirectSteps.step
+
+    def spying(self, module, optimizer):
+        grads.append(tuple([None if p.grad is None else p.grad.clone() for p in net.parameters()]
+                           for net in (module.generator, module.discriminator)))
+        return step(self, module, optimizer)
+
+    monkeypatch.setattr(DirectSteps, "step", spying)
+    model = tiny(DCGAN)
+    L.Trainer(**{**trainer_kwargs, "limit_train_batches": 2}).fit(model, batches())
+    assert len(grads) == 4  # D, G, D, G
+    (g_at_d1, d_at_d1), (g_at_g1, d_at_g1), (g_at_d2, _), _ = grads
+    assert all(g is None for g in g_at_d1) and all(g is not None for g in d_at_d1)  # D's loss reached no G weight
+    assert all(torch.equal(a, b) for a, b in zip(d_at_d1, d_at_g1))  # G's backward left D's gradients alone
+    assert all(torch.equal(a, b) for a, b in zip(g_at_g1, g_at_d2))  # D's backward left G's alone
+    assert all(p.requires_grad for net in (model.generator, model.discriminator) for p in net.parameters())
+
+
 @pytest.mark.parametrize("d_steps,g_steps,expected_g_updates", [(1, 1, 4), (4, 1, 1), (2, 3, 6)])
 def test_step_schedule_counts_batches(trainer_kwargs, d_steps, g_steps, expected_g_updates):
     model = tiny(DCGAN, **steps(DCGAN, d=d_steps, g=g_steps))
@@ -238,3 +262,18 @@ def test_validation_noise_is_seeded_by_epoch_and_batch_not_the_global_rng(traine
     assert torch.equal(before, torch.random.get_rng_state())  # the global RNG is left as it was
     with model._seeded(model._evaluation_seed(0)):
         assert torch.equal(drawn, torch.rand(3))
+
+
+def test_seeding_on_cuda_seeds_and_restores_that_devices_generator(monkeypatch):
+    """`_seeded` on a CUDA device (by structure, on CPU): the device's own generator is seeded inside
+    and given back its state after, as `torch.random.fork_rng` would."""
+    model, calls = tiny(DCGAN), []
+    monkeypatch.setattr(type(model), "device", property(lambda self: torch.device("cuda", 1)))
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device: calls.append(("get", device)) or "state of 1")
+    monkeypatch.setattr(torch.cuda, "manual_seed", lambda seed: calls.append(("seed", seed)))
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: calls.append(("set", state, device)))
+    before = torch.random.get_rng_state()
+    with model._seeded(7):
+        calls.append(("inside", torch.equal(torch.rand(3), torch.rand(3, generator=torch.Generator().manual_seed(7)))))
+    assert calls == [("get", 1), ("seed", 7), ("inside", True), ("set", "state of 1", 1)]
+    assert torch.equal(before, torch.random.get_rng_state())

@@ -138,3 +138,13 @@ def test_plain_attributes_skip_nn_modules_checks_and_the_rest_still_register(mon
     assert "scale" in model._parameters and "scale" not in model.__dict__
     model.automatic_optimization = True  # a property still runs its setter
     assert model._automatic_optimization is True and "automatic_optimization" not in model.__dict__
+
+
+def test_the_training_steps_signature_lightning_reads_every_batch_is_kept_and_true() -> None:
+    from lightning.pytorch.utilities.signature_utils import is_param_in_hook_signature
+
+    step = GAN.training_step
+    code = step.__code__
+    assert "__signature__" in vars(step)  # computed once, not per batch
+    assert tuple(step.__signature__.parameters) == code.co_varnames[:code.co_argcount]  # the function's own
+    assert is_param_in_hook_signature(tiny(DCGAN).training_step, "batch_idx", min_args=2)  # Lightning passes batch_idx

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import csv
 import sys
 
 import lightning as L
@@ -76,3 +77,32 @@ def test_a_training_step_synchronizes_only_at_the_logging_interval(variant: str,
     header, *rows = (tmp_path / "lightning_logs" / "version_0" / "metrics.csv").read_text().splitlines()
     assert {"train/d_loss", "train/g_loss"} <= set(header.split(",")) and len(rows) >= 5
     assert ("train/ada_p" in header) == (variant == "R3GAN+ADA")
+
+
+def _fit_logged(tmp_path, monkeypatch: pytest.MonkeyPatch, every_step: bool) -> tuple[list[dict[str, str]], int]:
+    """metrics.csv of a 10-batch fit logging every 3 steps, and how many readouts D's steps computed;
+    `every_step`: the readouts computed in every step, as before they were kept for logged steps."""
+    from lit_gan.models.base import GAN
+    from lit_gan.objective import Objective
+
+    readouts, readout, train_step = [0], Objective.readout, GAN._train_step
+    monkeypatch.setattr(Objective, "readout", lambda self, scores: readouts.__setitem__(0, readouts[0] + 1) or readout(self, scores))
+    if every_step:
+        monkeypatch.setattr(GAN, "_train_step", lambda self, group, logged=True: train_step(self, group, True))
+    torch.manual_seed(0)
+    trainer = L.Trainer(default_root_dir=tmp_path, accelerator="cpu", max_epochs=1, log_every_n_steps=3, logger=CSVLogger(tmp_path),
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(tiny(DCGAN), batches(n=10))
+    with open(tmp_path / "lightning_logs" / "version_0" / "metrics.csv") as f:
+        rows = [{k: v for k, v in row.items() if k != "train/epoch_seconds"} for row in csv.DictReader(f)]
+    return rows, readouts[0]
+
+
+def test_readouts_are_computed_for_logged_steps_only_and_log_the_same_curves(tmp_path, monkeypatch):
+    lean, n_lean = _fit_logged(tmp_path / "lean", monkeypatch, every_step=False)
+    monkeypatch.undo()
+    full, n_full = _fit_logged(tmp_path / "full", monkeypatch, every_step=True)
+    assert n_full == 2 * 10  # D(real) and D(fake), every D step
+    assert n_lean == 2 * 4  # the logged steps: batches 3, 6, 9 (every 3) and 10 (the epoch's end)
+    assert lean == full and {"train/d_real", "train/d_fake"} <= set(lean[0])
+    assert [r["step"] for r in lean if r["train/d_real"]] == ["2", "5", "8"]  # rows at the interval (the epoch's end reaches the callbacks)
