@@ -37,7 +37,7 @@ from lit_gan.errors import Diverged
 from lit_gan.hardware import skip_nvml_probe_without_driver, warn_if_bf16_is_emulated
 from lit_gan.models import legacy
 from lit_gan.models.checks import AccumulationSchedule, check_callbacks
-from lit_gan.models.plumbing import DirectSteps, fast_plain_setattr, quiet_profiler
+from lit_gan.models.plumbing import DirectSteps, fast_plain_setattr, moved_batch, quiet_profiler
 from lit_gan.nets import DiscriminatorFactory, GeneratorFactory, net
 from lit_gan.objective import Objective, ObjectiveSpec, Phase, Step
 from lit_gan.optim import EMA, Optim
@@ -290,7 +290,7 @@ class GAN(L.LightningModule):
         logged = epoch_ends or trainer._logger_connector.should_update_logs or trainer.fast_dev_run
         if len(self._micro_batches) >= trainer.accumulate_grad_batches or epoch_ends:
             group = [tuple(t.to(self.device) for t in b) for b in self._micro_batches]  # (kept in a checkpoint: on CPU)
-            self._micro_batches = []
+            self._micro_batches.clear()
             with self._seeded(self.training_seed + self.batches_seen * trainer.world_size + self.global_rank):
                 # accumulating, a logging step may fall between updates: then it logs the last update's values
                 self._train_step(group, logged or trainer.accumulate_grad_batches > 1)
@@ -351,7 +351,7 @@ class GAN(L.LightningModule):
         with torch.set_grad_enabled(g_turn and whole):  # keep G's graph only when G steps next
             fake = self.generate(labels=labels, z=z, generator=g)
         # D's step: G needs no freezing, its images come detached
-        opt_d.zero_grad(set_to_none=True)
+        self._steps.zero_grad(opt_d)
         loss_d, logs, last = self._accumulate("discriminator", sizes, (real, fake.detach(), z, labels), self.objective.d_loss,
                                               lambda r, f, zc, y: self.step("d", r, f, y, zc, d, index, logged))
         self._steps.step(self, opt_d)
@@ -368,7 +368,7 @@ class GAN(L.LightningModule):
                             fake = self.generate(labels=labels, z=z, generator=g)
                     step = self.step("g", real, fake, labels, z, index=index)
                     step.discriminator = self.objective.opponent(step) or step.discriminator  # once per G step, on the whole batch
-                    opt_g.zero_grad(set_to_none=True)
+                    self._steps.zero_grad(opt_g)
                     if whole:
                         make = lambda r, zc, y: step  # noqa: E731
                     else:  # G's images again, one micro-batch's graph at a time
@@ -505,6 +505,11 @@ class GAN(L.LightningModule):
                 generator.proportions.copy_(proportions)
         rank_zero_info(f"clusters: {k} k-means clusters of {n:,} training images, proportions "
                        f"{min(proportions.tolist()):.3f} to {max(proportions.tolist()):.3f}")
+
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        """Lightning's, with a short path for a batch of plain tensors (`moved_batch`): it runs before every step."""
+        moved = moved_batch(batch, device)
+        return moved if moved is not None else super().transfer_batch_to_device(batch, device, dataloader_idx)
 
     def __setattr__(self, name: str, value: Any) -> None:
         """As nn.Module's; a plain value for a plain attribute (Lightning's `_current_fx_name`, set

@@ -17,7 +17,7 @@ from lightning.pytorch.profilers import SimpleProfiler
 from lightning.pytorch.strategies import DDPStrategy
 
 from lit_gan.models import DCGAN, GAN, WGANGP
-from lit_gan.models.plumbing import QuietProfiler, plumbing_adds_nothing
+from lit_gan.models.plumbing import QuietProfiler, bare_step, bare_zero_grad, moved_batch, plumbing_adds_nothing, ranges_unseen
 from tests.conftest import tiny
 from tests.models.test_base import batches
 
@@ -50,13 +50,19 @@ def fit(model: GAN, callbacks: list[L.Callback], **flags: Any) -> L.Trainer:
     (DCGAN, {}),
     (WGANGP, {"gradient_clip_val": 0.05}),  # clipping is the module's own hook: it runs on both paths
 ])
-def test_the_direct_path_trains_exactly_as_lightnings(variant: type[GAN], flags: dict[str, Any]) -> None:
+def test_the_direct_path_trains_exactly_as_lightnings(variant: type[GAN], flags: dict[str, Any],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     torch.manual_seed(1)
     direct = tiny(variant)
     through = tiny(variant)
     through.load_state_dict(direct.state_dict())
     listener = Listener()
-    t_direct, t_through = fit(direct, [], **flags), fit(through, [listener], **flags)
+    opened = count_ranges(monkeypatch)
+    t_direct = fit(direct, [], **flags)
+    optimizer_ranges = [name for name in opened if name.startswith("Optimizer.")]
+    t_through = fit(through, [listener], **flags)
+    assert optimizer_ranges == []  # the direct path's updates open no profiler range (`bare_step`, `bare_zero_grad`)
+    assert any(name.startswith("Optimizer.step#") for name in opened)  # through Lightning: torch's wrapper
 
     assert direct._steps.direct and direct._steps.reason is None
     assert not through._steps.direct and "Listener has on_before_backward" in through._steps.reason
@@ -148,3 +154,94 @@ def test_the_training_steps_signature_lightning_reads_every_batch_is_kept_and_tr
     assert "__signature__" in vars(step)  # computed once, not per batch
     assert tuple(step.__signature__.parameters) == code.co_varnames[:code.co_argcount]  # the function's own
     assert is_param_in_hook_signature(tiny(DCGAN).training_step, "batch_idx", min_args=2)  # Lightning passes batch_idx
+
+
+def adam_pair() -> tuple[list[torch.nn.Parameter], torch.optim.Optimizer, list[torch.nn.Parameter], torch.optim.Optimizer]:
+    """Two identical parameter sets with an Adam each, gradients set."""
+    torch.manual_seed(0)
+    a = [torch.nn.Parameter(torch.randn(3, 2)), torch.nn.Parameter(torch.randn(2))]
+    b = [torch.nn.Parameter(p.detach().clone()) for p in a]
+    for p, q in zip(a, b):
+        p.grad = torch.randn_like(p)
+        q.grad = p.grad.clone()
+    return a, torch.optim.Adam(a, lr=0.1), b, torch.optim.Adam(b, lr=0.1)
+
+
+def count_ranges(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the profiler ranges (`record_function`) opened from now on."""
+    opened: list[str] = []
+    enter = torch.autograd.profiler.record_function.__enter__
+
+    def counting(self: torch.autograd.profiler.record_function) -> Any:
+        opened.append(self.name)
+        return enter(self)
+
+    monkeypatch.setattr(torch.autograd.profiler.record_function, "__enter__", counting)
+    return opened
+
+
+def test_bare_steps_update_as_torchs_without_its_profiler_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
+    a, bare, b, through = adam_pair()
+    opened = count_ranges(monkeypatch)
+    for _ in range(3):
+        bare_step(bare)
+        bare_zero_grad(bare)
+        for p in a:
+            p.grad = torch.ones_like(p)
+    assert opened == []  # the class's own step and the gradients set to None, with no range around them
+    for _ in range(3):
+        through.step()
+        through.zero_grad(set_to_none=True)
+        for p in b:
+            p.grad = torch.ones_like(p)
+    assert opened.count("Optimizer.step#Adam.step") == 3 and opened.count("Optimizer.zero_grad#Adam.zero_grad") == 3
+    for p, q in zip(a, b):
+        assert torch.equal(p, q)
+    assert bare.state_dict()["state"][0]["step"] == through.state_dict()["state"][0]["step"] == 3
+
+
+def test_bare_steps_go_through_torch_when_something_would_see_the_difference(monkeypatch: pytest.MonkeyPatch) -> None:
+    _, hooked, _, scheduled = adam_pair()
+    calls: list[str] = []
+    hooked.register_step_pre_hook(lambda opt, args, kwargs: calls.append("pre"))
+    hooked.register_step_post_hook(lambda opt, args, kwargs: calls.append("post"))
+    bare_step(hooked)
+    assert calls == ["pre", "post"]
+
+    torch.optim.lr_scheduler.StepLR(scheduled, step_size=1)  # counts the optimizer's steps through its own wrapper
+    scheduled._opt_called = False
+    bare_step(scheduled)
+    assert scheduled._opt_called  # no "lr_scheduler.step() before optimizer.step()" warning
+
+    _, plain, _, _ = adam_pair()
+    assert ranges_unseen(plain)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+        assert not ranges_unseen(plain)
+        bare_step(plain)
+        bare_zero_grad(plain)
+    names = {event.name for event in profile.events()}
+    assert {"Optimizer.step#Adam.step", "Optimizer.zero_grad#Adam.zero_grad"} <= names
+    assert all(p.grad is None for p in plain.param_groups[0]["params"])
+
+
+def test_a_batch_of_tensors_moves_by_the_short_path_and_anything_else_by_lightnings(monkeypatch: pytest.MonkeyPatch) -> None:
+    images, labels = torch.zeros(2, 1, 4, 4), torch.tensor([1, 2])
+    cpu = moved_batch((images, labels), torch.device("cpu"))
+    assert type(cpu) is tuple and cpu[0] is images and cpu[1] is labels  # already there: the same tensors
+    seen: list[dict[str, Any]] = []
+    to = torch.Tensor.to
+
+    def recording(self: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        seen.append(kwargs)
+        return to(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "to", recording)
+    meta = moved_batch([images, labels], torch.device("meta"))  # an accelerator's device, by structure
+    assert type(meta) is list and all(t.device.type == "meta" for t in meta)
+    assert seen == [{"non_blocking": True}] * 2  # as Lightning: non-blocking except to a CPU or MPS device
+    assert moved_batch({"images": images}, torch.device("cpu")) is None
+    assert moved_batch((images, [1, 2]), torch.device("cpu")) is None
+
+    model = tiny(DCGAN)
+    moved = model.transfer_batch_to_device({"images": images, "labels": labels}, torch.device("meta"), 0)
+    assert moved["images"].device.type == "meta"  # other batches: Lightning's transfer
