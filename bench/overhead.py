@@ -115,6 +115,25 @@ class EmptyStep(L.LightningModule):
         return None
 
 
+class BusyStep(EmptyStep):
+    """A step that only waits, busy, for `seconds` (no tensors, no memory traffic): the loop around it
+    shows what Lightning's loop costs after a step as long as a real one, with nothing of the step's
+    own in the way (cold caches, a shared machine's other tenants)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        busy(self.seconds)
+
+
+def busy(seconds: float) -> None:
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        pass
+
+
 def loader_alone(loader: DataLoader, epochs: int, per_epoch: int) -> float:
     """Seconds to draw the batches and do nothing with them."""
     start = time.perf_counter()
@@ -227,7 +246,8 @@ def inside_and_around(width: int, batch_size: int, batches: int, pairs: int = 16
     model.training_step = timed(model.training_step, "lit_gan")
     plain = timed(plain_step, "plain")
     lit_fit(model, loader, 1, 5), plain_fit(g, d, opt_g, opt_d, loader, 1, 5, model.latent_dim, plain)  # warm-up
-    us: dict[str, list[float]] = {"lit_gan inside": [], "lit_gan around": [], "plain inside": [], "plain around": []}
+    us: dict[str, list[float]] = {"lit_gan inside": [], "lit_gan around": [], "plain inside": [], "plain around": [],
+                                  "Lightning around a busy step": [], "plain around a busy step": []}
     for _ in range(pairs):
         inside.update(lit_gan=0.0, plain=0.0)
         window = lit_fit(model, loader, 1, batches)[1]
@@ -236,12 +256,28 @@ def inside_and_around(width: int, batch_size: int, batches: int, pairs: int = 16
         for side, seconds in (("lit_gan", window), ("plain", time.perf_counter() - start)):
             us[f"{side} inside"].append(1e6 * inside[side] / batches)
             us[f"{side} around"].append(1e6 * (seconds - inside[side]) / batches)
-    m = {k: statistics.median(v) for k, v in us.items()}
+    m = {k: statistics.median(v) for k, v in us.items() if v}
+    seconds = m["plain inside"] / 1e6  # Lightning's loop and the plain loop around a busy wait as long as plain's step
+    waiting = BusyStep(seconds)
+    lit_fit(waiting, loader, 1, 5)
+    for _ in range(pairs // 2):
+        us["Lightning around a busy step"].append(1e6 * lit_fit(waiting, loader, 1, batches)[1] / batches - 1e6 * seconds)
+        start = time.perf_counter()
+        plain_fit(g, d, opt_g, opt_d, loader, 1, batches, model.latent_dim, lambda *args: busy(seconds))
+        us["plain around a busy step"].append(1e6 * (time.perf_counter() - start) / batches - 1e6 * seconds)
+    m.update({k: statistics.median(us[k]) for k in ("Lightning around a busy step", "plain around a busy step")})
     print(f"Inside and around the step (width {width}, batch {batch_size}; medians of {pairs} fits of {batches} batches, us per batch):")
     print("| side | inside the step | around it (the loop, the DataLoader) |\n|---|---:|---:|")
     for side in ("lit_gan", "plain"):
         print(f"| {side} | {m[side + ' inside']:.0f} | {m[side + ' around']:.0f} |")
     print(f"| lit_gan - plain | {m['lit_gan inside'] - m['plain inside']:+.0f} | {m['lit_gan around'] - m['plain around']:+.0f} |")
+    print(f"| Lightning's loop, a step that busy-waits {1e3 * seconds:.1f} ms | - | {m['Lightning around a busy step']:.0f} |")
+    print(f"| plain loop, the same busy step | - | {m['plain around a busy step']:.0f} |")
+    around = m["Lightning around a busy step"] - m["plain around a busy step"]
+    print(f"Lightning's loop alone costs {around:.0f} us a batch more than the plain loop around a step as long as plain's "
+          f"(no tensors in it): any LightningModule pays it; with it, plain's step would reach "
+          f"{m['plain inside'] + m['plain around']:.0f} / {m['plain inside'] + m['plain around'] + around:.0f} = "
+          f"{(m['plain inside'] + m['plain around']) / (m['plain inside'] + m['plain around'] + around):.3f} of the plain loop")
 
 
 def profile(width: int, batch_size: int, batches: int, top: int) -> None:
