@@ -614,6 +614,8 @@ class GAN(L.LightningModule):
             self._lightning_flags = {}
         self.check_data(getattr(self.trainer, "datamodule", None))
         quiet_profiler(self.trainer)
+        if type(self).transfer_batch_to_device is GAN.transfer_batch_to_device:  # lit_gan's short path, not a user's override
+            warnings.filterwarnings("ignore", message=r"You have overridden `transfer_batch_to_device` in (both )?`LightningModule`")
         if stage == "fit":
             warn_if_bf16_is_emulated(self.trainer)
             skip_nvml_probe_without_driver()

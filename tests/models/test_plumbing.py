@@ -7,6 +7,7 @@ plumbing work to do (a hook, a profiler, a scaler, a strategy of its own) keeps 
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import lightning as L
@@ -245,3 +246,17 @@ def test_a_batch_of_tensors_moves_by_the_short_path_and_anything_else_by_lightni
     model = tiny(DCGAN)
     moved = model.transfer_batch_to_device({"images": images, "labels": labels}, torch.device("meta"), 0)
     assert moved["images"].device.type == "meta"  # other batches: Lightning's transfer
+
+
+def test_the_short_path_leaves_a_datamodules_fit_quiet() -> None:
+    from lightning.pytorch.trainer.connectors.data_connector import warning_cache
+
+    class Data(L.LightningDataModule):
+        def train_dataloader(self) -> Any:
+            return batches(n=2)
+
+    warning_cache.clear()  # Lightning warns once per process
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer_with(max_epochs=1, enable_model_summary=False).fit(tiny(DCGAN), datamodule=Data())
+    assert not [w for w in caught if "transfer_batch_to_device" in str(w.message)]
