@@ -129,6 +129,7 @@ class BusyStep(EmptyStep):
 
 
 def busy(seconds: float) -> None:
+    """Waits `seconds`, busy (the CPU stays on this thread, as in a real step)."""
     start = time.perf_counter()
     while time.perf_counter() - start < seconds:
         pass
@@ -226,7 +227,8 @@ def measure(width: int, batch_size: int, batches: int, repeats: int, warmup: int
 def inside_and_around(width: int, batch_size: int, batches: int, pairs: int = 16) -> None:
     """Microseconds per batch spent inside the step (lit_gan's `training_step`, `plain_step`) and around
     it (Lightning's loop, or the plain loop and its DataLoader): medians over `pairs` fits of `batches`
-    batches, the two sides in turn. Says which of the two a gap between the sides comes from."""
+    batches, the two sides in turn. Says which of the two a gap between the sides comes from. Then each
+    loop around a `BusyStep` as long as plain's step: Lightning's own cost there, the limit for any module."""
     torch.manual_seed(0)
     loader = DataLoader(TensorDataset(load_images(), torch.zeros(5000, dtype=torch.long)), batch_size=batch_size,
                         shuffle=True, drop_last=True)

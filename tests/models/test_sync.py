@@ -8,10 +8,9 @@ batches where Lightning logs (10, 20, ..., 50) and nowhere else.
 
 from __future__ import annotations
 
-from typing import Any
-
 import csv
 import sys
+from typing import Any
 
 import lightning as L
 import pytest
