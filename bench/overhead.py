@@ -180,7 +180,9 @@ ROWS = {  # name: (DCGAN width, batch size, batches per measurement, target rati
 def measure(width: int, batch_size: int, batches: int, repeats: int, warmup: int) -> dict[str, list[float]]:
     """Images/s of each side, `repeats` interleaved measurements of `batches` batches: "lit_gan" over its
     training steps, "lit_gan fit" over the whole `fit()` call (with its fixed set-up), "plain" the loop;
-    and "loop us" (a list too): Lightning's loop alone, microseconds per batch (`EmptyStep` - `loader_alone`)."""
+    "loop us": Lightning's loop alone, microseconds per batch (`EmptyStep` - `loader_alone`); "busy
+    lightning" and "busy plain": each loop around a `BusyStep` as long as plain's step (its time inside
+    the step, measured after the warm-up), whose ratio is the ceiling any step inside Lightning's loop has."""
     torch.manual_seed(0)
     loader = DataLoader(TensorDataset(load_images(), torch.zeros(5000, dtype=torch.long)),
                         batch_size=batch_size, shuffle=True, drop_last=True)
@@ -198,9 +200,9 @@ def measure(width: int, batch_size: int, batches: int, repeats: int, warmup: int
     for ref, opt in zip(model.configure_optimizers(), (opt_g, opt_d)):  # the same optimizers on both sides
         assert type(ref) is type(opt) and ref.defaults == opt.defaults, (ref, opt)
 
-    def run_plain() -> float:
+    def run_plain(step: Any = None) -> float:
         start = time.perf_counter()
-        plain_fit(g, d, opt_g, opt_d, loader, epochs, per_epoch, latent)
+        plain_fit(g, d, opt_g, opt_d, loader, epochs, per_epoch, latent, step)
         return time.perf_counter() - start
 
     floor = LightningFloor(copy.deepcopy(g), copy.deepcopy(d), latent)
@@ -209,19 +211,36 @@ def measure(width: int, batch_size: int, batches: int, repeats: int, warmup: int
     lit_fit(floor, loader, 1, warmup)
     lit_fit(model, loader, 1, warmup)  # warm-up: allocator, oneDNN kernels, Lightning's first fit
     plain_fit(g, d, opt_g, opt_d, loader, 1, warmup, latent)
-    seconds: dict[str, list[float]] = {"lit_gan": [], "lit_gan fit": [], "plain": [], "lightning floor": []}
+    inside = [0.0]
+
+    def timed_step(*args: Any) -> None:
+        start = time.perf_counter()
+        plain_step(*args)
+        inside[0] += time.perf_counter() - start
+
+    run_plain(timed_step)  # how long plain's step takes, for the busy steps
+    waiting = BusyStep(inside[0] / (epochs * per_epoch))
+    lit_fit(waiting, loader, 1, warmup)
+    seconds: dict[str, list[float]] = {"lit_gan": [], "lit_gan fit": [], "plain": [], "lightning floor": [],
+                                       "busy lightning": [], "busy plain": []}
     loop_us = []
     for repeat in range(repeats):
         loop_us.append(1e6 * (lit_fit(empty, loader, epochs, per_epoch)[1] - loader_alone(loader, epochs, per_epoch)) / (epochs * per_epoch))
         seconds["lightning floor"].append(lit_fit(floor, loader, epochs, per_epoch)[1])
-        if repeat % 2:  # lit_gan and plain side by side, first one then the other: a drift favours neither
+        # each pair side by side, first one then the other: a drift favours neither
+        if repeat % 2:
+            seconds["busy plain"].append(run_plain(lambda *args: busy(waiting.seconds)))
+        seconds["busy lightning"].append(lit_fit(waiting, loader, epochs, per_epoch)[1])
+        if not repeat % 2:
+            seconds["busy plain"].append(run_plain(lambda *args: busy(waiting.seconds)))
+        if repeat % 2:
             seconds["plain"].append(run_plain())
         whole, steps = lit_fit(model, loader, epochs, per_epoch)
         seconds["lit_gan"].append(steps)
         seconds["lit_gan fit"].append(whole)
         if not repeat % 2:
             seconds["plain"].append(run_plain())
-    return {"loop us": loop_us, **{k: [n_images / s for s in v] for k, v in seconds.items()}}
+    return {"loop us": loop_us, "busy us": [1e6 * waiting.seconds], **{k: [n_images / s for s in v] for k, v in seconds.items()}}
 
 
 def inside_and_around(width: int, batch_size: int, batches: int, pairs: int = 16) -> None:
@@ -333,8 +352,9 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     print("| row | width | batch | batches x repeats | lit_gan images/s | plain images/s | ratio (median of pairs) | ratio of medians "
           "| ms more per batch | ratio of whole fit() calls | Lightning's floor (plain step in its loop) | lit_gan / floor "
-          "| Lightning's loop alone (us/batch) | its ceiling | target (per step) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+          "| Lightning's loop alone (us/batch) | its cost after a step as long as plain's (us/batch more) | ceiling "
+          "| lit_gan / ceiling | target (per step) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for name, (width, batch_size, batches, target, repeats) in rows.items():
         repeats = a.repeats or repeats
         rates = measure(width, batch_size, batches, repeats, a.warmup)
@@ -345,17 +365,23 @@ def main() -> None:
         fit = statistics.median(rates["lit_gan fit"]) / plain
         floor = statistics.median(rates["lightning floor"])
         loop_us = statistics.median(rates["loop us"])
-        ceiling = 1 / (1 + loop_us * 1e-6 * plain / batch_size)  # plain's step with Lightning's stock loop around it
+        # a step as long as plain's, in Lightning's loop over in the plain loop: the best any LightningModule can reach
+        ceiling = statistics.median(x / y for x, y in zip(rates["busy lightning"], rates["busy plain"]))
+        after_us = 1e6 * batch_size * (1 / statistics.median(rates["busy lightning"]) - 1 / statistics.median(rates["busy plain"]))
         print(f"| {name} | {width} | {batch_size} | {batches} x {repeats} | {lit:.1f} | {plain:.1f} | {ratio:.3f} | {lit / plain:.3f} "
-              f"| {extra_ms:.2f} | {fit:.3f} | {floor / plain:.3f} | {lit / floor:.3f} | {loop_us:.0f} | {ceiling:.3f} | {verdict} |")
+              f"| {extra_ms:.2f} | {fit:.3f} | {floor / plain:.3f} | {lit / floor:.3f} | {loop_us:.0f} | {after_us:.0f} "
+              f"| {ceiling:.3f} | {ratio / ceiling:.3f} | {verdict} |")
     assert torch.get_num_threads() == a.threads, "thread count changed during the run"
     print(f"\ntorch {torch.__version__}, lightning {L.__version__}, threads {a.threads}, image "
           f"{'x'.join(map(str, SHAPE[1:]))}x{SHAPE[0]}; interleaved repeats per side, median images/s; the ratio is the "
           "median over repeats of lit_gan's images/s over plain's measured next to it; "
           "lit_gan's steps timed from on_train_start to on_train_end (a fit's fixed set-up is not a per-step cost: "
           "its share is the whole-fit column)")
-    print("Lightning's loop alone: a fit with a step that does nothing less the DataLoader alone, per batch; its ceiling: "
-          "the ratio plain's step would reach with that cost added, the best any step inside Lightning's stock loop can do")
+    print("Lightning's loop alone: a fit with a step that does nothing less the DataLoader alone, per batch (caches warm). "
+          "Its cost after a step as long as plain's: Lightning's loop and the plain loop around a step that only busy-waits "
+          "as long as plain's step takes (no tensors), the difference per batch; the ceiling is their ratio (median of "
+          "the pairs): what plain's own step would reach inside Lightning's stock loop, the best any LightningModule can "
+          "do on this machine now; lit_gan / ceiling: how close lit_gan comes to it")
     print(f"1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs "
           "(noisy timings if it exceeds the thread count)")
 
