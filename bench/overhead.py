@@ -227,20 +227,22 @@ def measure(width: int, batch_size: int, batches: int, repeats: int, warmup: int
     for repeat in range(repeats):
         loop_us.append(1e6 * (lit_fit(empty, loader, epochs, per_epoch)[1] - loader_alone(loader, epochs, per_epoch)) / (epochs * per_epoch))
         seconds["lightning floor"].append(lit_fit(floor, loader, epochs, per_epoch)[1])
-        # each pair side by side, first one then the other: a drift favours neither
-        if repeat % 2:
-            seconds["busy plain"].append(run_plain(lambda *args: busy(waiting.seconds)))
-        seconds["busy lightning"].append(lit_fit(waiting, loader, epochs, per_epoch)[1])
-        if not repeat % 2:
-            seconds["busy plain"].append(run_plain(lambda *args: busy(waiting.seconds)))
-        if repeat % 2:
-            seconds["plain"].append(run_plain())
-        whole, steps = lit_fit(model, loader, epochs, per_epoch)
-        seconds["lit_gan"].append(steps)
-        seconds["lit_gan fit"].append(whole)
-        if not repeat % 2:
-            seconds["plain"].append(run_plain())
-    return {"loop us": loop_us, "busy us": [1e6 * waiting.seconds], **{k: [n_images / s for s in v] for k, v in seconds.items()}}
+        busy_lit, busy_plain = side_by_side(repeat, lambda: lit_fit(waiting, loader, epochs, per_epoch)[1],
+                                            lambda: run_plain(lambda *args: busy(waiting.seconds)))
+        (whole, steps), plain = side_by_side(repeat, lambda: lit_fit(model, loader, epochs, per_epoch), run_plain)
+        for key, value in (("busy lightning", busy_lit), ("busy plain", busy_plain), ("lit_gan", steps),
+                           ("lit_gan fit", whole), ("plain", plain)):
+            seconds[key].append(value)
+    return {"loop us": loop_us, **{k: [n_images / s for s in v] for k, v in seconds.items()}}
+
+
+def side_by_side(repeat: int, first: Any, second: Any) -> tuple[Any, Any]:
+    """`first()` and `second()`, run next to each other, in turn first (by `repeat`): a drift favours neither."""
+    if repeat % 2:
+        b = second()
+        return first(), b
+    a = first()
+    return a, second()
 
 
 def inside_and_around(width: int, batch_size: int, batches: int, pairs: int = 16) -> None:
